@@ -45,7 +45,7 @@ function convWithGrad(x: tf.Tensor4D, filter: tf.Tensor4D, padding: ConvPadding)
         return [inputGrad(g, ws, padding), filterGrad(xs, g, ws.shape, padding)];
       },
     };
-  }) as tf.CustomGradientFunc<tf.Tensor>);
+  }) as Parameters<typeof tf.customGrad>[0]);
   return run(x, filter) as tf.Tensor4D;
 }
 

@@ -21,6 +21,6 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
         return [tf.matMul(g, tf.transpose(bs)), tf.matMul(tf.transpose(as), g)];
       },
     };
-  }) as tf.CustomGradientFunc<tf.Tensor>);
+  }) as Parameters<typeof tf.customGrad>[0]);
   return run(a, b) as tf.Tensor2D;
 }
