@@ -25,3 +25,5 @@ export {
 } from './bijector.js';
 export { conv2d, type ConvPadding } from './ops/conv2d.js';
 export { matMul } from './ops/matmul.js';
+export { invert, logAbsDet, luDecompose, matMulSquare, qrOrthogonal, type LuDecomposition } from './linalg.js';
+export { createRng, randomPermutation, type Rng } from './rng.js';
