@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { selectBackend } from '../backend.js';
+import { ShapeError } from '../errors.js';
+import { createRng } from '../rng.js';
+import { matMul } from './matmul.js';
+
+function normals(n: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff += (actual[i]! - expected[i]!) ** 2;
+    norm += expected[i]! ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
+
+/** Value and gradients of `sum((a @ b) * r)` for fixed random a [5,7], b [7,3], r [5,3]. */
+function valueAndGrads(mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D) {
+  return tf.tidy(() => {
+    const a = tf.tensor2d(normals(35, 11), [5, 7]);
+    const b = tf.tensor2d(normals(21, 12), [7, 3]);
+    const r = tf.tensor2d(normals(15, 13), [5, 3]);
+    const y = mm(a, b);
+    const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+      tf.sum(tf.mul(mm(p as tf.Tensor2D, q as tf.Tensor2D), r)),
+    )([a, b]);
+    return {
+      y: y.dataSync() as Float32Array,
+      da: da!.dataSync() as Float32Array,
+      db: db!.dataSync() as Float32Array,
+    };
+  });
+}
+
+describe('matMul (explicit-transpose gradient)', () => {
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`matches native cpu tf.matMul value and gradients on ${backend}`, async () => {
+      await selectBackend('cpu');
+      const native = valueAndGrads((a, b) => tf.matMul(a, b));
+      await selectBackend(backend);
+      expect(tf.getBackend()).toBe(backend);
+      const before = tf.memory().numTensors;
+      const ours = valueAndGrads(matMul);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(relativeError(ours.y, native.y)).toBeLessThan(1e-5);
+      expect(relativeError(ours.da, native.da)).toBeLessThan(1e-4);
+      expect(relativeError(ours.db, native.db)).toBeLessThan(1e-4);
+    });
+  }
+
+  it('rejects mismatched shapes with a ShapeError', async () => {
+    await selectBackend('cpu');
+    tf.tidy(() => {
+      expect(() =>
+        matMul(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([2, 3]) as tf.Tensor2D),
+      ).toThrow(ShapeError);
+    });
+  });
+});
