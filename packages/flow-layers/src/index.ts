@@ -1,29 +1,37 @@
-export * from './errors.js';
 export {
   BACKEND_ENV_VAR,
   BACKEND_NAMES,
+  type BackendInfo,
+  type BackendName,
   backendInfo,
   resolveBackendName,
   selectBackend,
-  type BackendInfo,
-  type BackendName,
 } from './backend.js';
 export {
   activeDataInitPass,
   assertRank,
   assignVariables,
   Bijector,
+  type BijectorConfig,
   bijectorFromConfig,
   constantLogDet,
-  prefixVariables,
-  registerBijector,
-  withDataInit,
-  type BijectorConfig,
   type ForwardResult,
   type InverseResult,
   type NamedVariables,
+  prefixVariables,
+  registerBijector,
+  withDataInit,
 } from './bijector.js';
-export { conv2d, type ConvPadding } from './ops/conv2d.js';
+export { ActNorm, type ActNormOptions, isDataInitialised } from './bijectors/act-norm.js';
+export * from './errors.js';
+export {
+  invert,
+  type LuDecomposition,
+  logAbsDet,
+  luDecompose,
+  matMulSquare,
+  qrOrthogonal,
+} from './linalg.js';
+export { type ConvPadding, conv2d } from './ops/conv2d.js';
 export { matMul } from './ops/matmul.js';
-export { invert, logAbsDet, luDecompose, matMulSquare, qrOrthogonal, type LuDecomposition } from './linalg.js';
-export { createRng, randomPermutation, type Rng } from './rng.js';
+export { createRng, type Rng, randomPermutation } from './rng.js';
