@@ -72,8 +72,8 @@ export class ActNorm extends Bijector {
     }
     this.shape = [...shape];
     this.eps = eps;
-    this.loc = tf.variable(tf.zeros(this.shape), true);
-    this.logs = tf.variable(tf.zeros(this.shape), true);
+    this.loc = tf.variable(tf.zeros([...this.shape]), true);
+    this.logs = tf.variable(tf.zeros([...this.shape]), true);
   }
 
   /** True once this layer has set its parameters from data in some {@link withDataInit} pass. */
