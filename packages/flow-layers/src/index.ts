@@ -35,3 +35,4 @@ export {
 export { type ConvPadding, conv2d } from './ops/conv2d.js';
 export { matMul } from './ops/matmul.js';
 export { createRng, type Rng, randomPermutation } from './rng.js';
+export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
