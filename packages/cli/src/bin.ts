@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { main } from './main.js';
+
+const controller = new AbortController();
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130); // second Ctrl-C: stop now
+  interrupted = true;
+  process.stderr.write(
+    '\nhierglow: interrupted; saving a resumable checkpoint (Ctrl-C again to quit now)\n',
+  );
+  controller.abort();
+});
+
+const code = await main(process.argv.slice(2), {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  signal: controller.signal,
+});
+process.exitCode = interrupted && code === 0 ? 130 : code;

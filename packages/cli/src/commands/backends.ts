@@ -1,0 +1,28 @@
+import { BACKEND_NAMES, selectBackend } from '@hierglow/flow-layers';
+import type { Command } from '../command.js';
+
+export const backendsCommand: Command = {
+  name: 'backends',
+  summary: 'list the TensorFlow.js backends and which of them work here',
+  usage: 'hierglow backends',
+  options: {},
+  async run(_args, io) {
+    for (const name of BACKEND_NAMES) {
+      try {
+        const info = await selectBackend(name);
+        const extra = [
+          info.simd === null ? '' : `simd=${info.simd}`,
+          info.threads === null ? '' : `threads=${info.threads}`,
+        ]
+          .filter(Boolean)
+          .join(' ');
+        io.out(
+          `${name.padEnd(5)} available${name === 'wasm' ? ' (default)' : ''} ${extra}`.trimEnd(),
+        );
+      } catch (e) {
+        io.out(`${name.padEnd(5)} unavailable: ${(e as Error).message}`);
+      }
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,2 @@
+export type { Command, CommandIO } from './command.js';
+export { main, VERSION } from './main.js';

@@ -1,0 +1,76 @@
+import { selectBackend } from '@hierglow/flow-layers';
+import type { Command, CommandIO } from './command.js';
+import { backendsCommand } from './commands/backends.js';
+import { parseCommandArgs } from './util/args.js';
+import { isFileSystemError, isUserFacingError, UsageError } from './util/errors.js';
+
+const COMMANDS: Command[] = [backendsCommand];
+
+function helpText(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'hierglow: Glow normalizing flows for likelihood-based image anomaly detection',
+    '',
+    'Usage: hierglow <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Every command takes --backend wasm|cpu|node|gpu, --config FILE (JSON or YAML) and --help.',
+  ].join('\n');
+}
+
+function commandHelp(c: Command): string {
+  const flags = Object.entries(c.options).map(
+    ([k, v]) => `  --${k}${v.type === 'string' ? ' VALUE' : ''}`,
+  );
+  return [
+    `Usage: ${c.usage}`,
+    '',
+    c.summary,
+    '',
+    'Options:',
+    ...flags,
+    '  --backend NAME',
+    '  --config FILE',
+    '  --help',
+  ].join('\n');
+}
+
+/** Runs the CLI with `argv` (without `node` and the script); returns the exit code. */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(helpText());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    io.out(VERSION);
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!command)
+      throw new UsageError(`unknown command '${name}'. Run 'hierglow --help' for the list.`);
+    const args = parseCommandArgs(command.name, rest, command.options);
+    if (args.values.help) {
+      io.out(commandHelp(command));
+      return 0;
+    }
+    if (command.name !== 'backends') await selectBackend(args.values.backend as string | undefined);
+    return await command.run(args, io);
+  } catch (e) {
+    if (isUserFacingError(e) || isFileSystemError(e)) {
+      io.err(`hierglow: ${(e as Error).message}`);
+      return e instanceof UsageError ? e.exitCode : 1;
+    }
+    if (process.env.HIERGLOW_DEBUG) throw e;
+    io.err(`hierglow: internal error: ${(e as Error)?.message ?? String(e)}`);
+    io.err(
+      'This is a bug in hierglow. Re-run with HIERGLOW_DEBUG=1 for the stack trace and report it.',
+    );
+    return 70;
+  }
+}
+
+export const VERSION = '0.1.0';
