@@ -1,0 +1,239 @@
+import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Hyper-parameters of {@link Adamax}. Defaults are the paper's (spec 6.1). */
+export interface AdamaxOptions {
+  /** Learning rate; 5e-4. */
+  learningRate?: number;
+  /** Decay of the first moment; 0.9. */
+  beta1?: number;
+  /** Decay of the infinity norm; 0.999. */
+  beta2?: number;
+  /** Added to |g| inside the infinity norm (PyTorch's placement); 1e-8. */
+  eps?: number;
+  /**
+   * L2 weight decay ADDED TO THE GRADIENT before the moments (`g ← g + wd·θ`, PyTorch Adamax
+   * semantics, spec 10.6); 5e-5. Not decoupled, and not tfjs' learning-rate `decay`.
+   */
+  weightDecay?: number;
+  /**
+   * Linear warm-up length in updates: the learning rate is `lr·min(1, (t+1)/warmupSteps)` with
+   * t the number of updates applied so far. 0 (the default) disables warm-up, as in the paper.
+   */
+  warmupSteps?: number;
+}
+
+/** The serialisable state of an {@link Adamax}: enough to continue a run bit-for-bit. */
+export interface AdamaxState {
+  /** Number of updates applied (steps skipped for non-finite gradients do not count). */
+  iterations: number;
+  /** Per variable: how many updates it received (PyTorch keeps a step per parameter). */
+  steps: Record<string, number>;
+  /** Per variable: the first moment `m` (PyTorch's `exp_avg`). */
+  expAvg: Record<string, tf.Tensor>;
+  /** Per variable: the infinity norm `u` (PyTorch's `exp_inf`). */
+  expInf: Record<string, tf.Tensor>;
+  /** The hyper-parameters the state was produced with. */
+  options: Required<AdamaxOptions>;
+}
+
+/** The defaults of spec 6.1 (PyTorch's Adamax defaults plus the paper's weight decay). */
+export const ADAMAX_DEFAULTS: Readonly<Required<AdamaxOptions>> = Object.freeze({
+  learningRate: 5e-4,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 5e-5,
+  warmupSteps: 0,
+});
+
+interface Slot {
+  expAvg: tf.Variable;
+  expInf: tf.Variable;
+  steps: number;
+}
+
+/**
+ * Adamax with PyTorch semantics (`torch.optim.Adamax`, spec 6.1 / 10.6). Per variable θ with
+ * gradient g, at its t-th update:
+ *
+ *   g ← g + wd·θ;  m ← β1·m + (1−β1)·g;  u ← max(β2·u, |g| + eps);  θ ← θ − lr/(1−β1^t) · m/u
+ *
+ * State is kept per variable NAME (the model's hierarchical variable names), so it can be saved
+ * in a checkpoint and loaded into a fresh model. Variables without a gradient in a step are left
+ * alone, state included (as PyTorch does for parameters whose `.grad` is None).
+ *
+ * @example
+ * const opt = new Adamax({ learningRate: 1e-3 });
+ * opt.applyGradients(model.variables(), grads); // grads keyed by the same names
+ */
+export class Adamax {
+  readonly options: Readonly<Required<AdamaxOptions>>;
+  private readonly slots = new Map<string, Slot>();
+  private applied = 0;
+
+  constructor(options: AdamaxOptions = {}) {
+    const o = { ...ADAMAX_DEFAULTS, ...stripUndefined(options) };
+    checkOptions(o);
+    this.options = Object.freeze(o);
+  }
+
+  /** Number of updates applied so far. */
+  get iterations(): number {
+    return this.applied;
+  }
+
+  /** The learning rate the next update will use (warm-up included). */
+  currentLearningRate(): number {
+    const { learningRate, warmupSteps } = this.options;
+    if (warmupSteps <= 0) return learningRate;
+    return learningRate * Math.min(1, (this.applied + 1) / warmupSteps);
+  }
+
+  /**
+   * Applies one update. `variables` maps names to the variables to update; `grads` maps the same
+   * names to gradients (names missing from `grads` are skipped). The caller keeps ownership of
+   * `grads`. Gradients must be finite: check first (the trainer skips non-finite steps).
+   */
+  applyGradients(variables: NamedVariables, grads: Record<string, tf.Tensor>): void {
+    for (const name of Object.keys(grads)) {
+      const v = variables[name];
+      if (!v)
+        throw new ConfigError(
+          `Adamax: got a gradient for '${name}', which is not among the variables`,
+        );
+      if (!tf.util.arraysEqual(v.shape, grads[name]!.shape)) {
+        throw new ConfigError(
+          `Adamax: gradient for '${name}' has shape [${grads[name]!.shape}], the variable has [${v.shape}]`,
+        );
+      }
+    }
+    const { beta1, beta2, eps, weightDecay } = this.options;
+    const lr = this.currentLearningRate();
+    for (const name of Object.keys(grads).sort()) {
+      const v = variables[name]!;
+      const slot = this.slotFor(name, v);
+      slot.steps += 1;
+      // Computed in float64 here, applied as one float32 scalar, like PyTorch's `clr`.
+      const stepSize = lr / (1 - beta1 ** slot.steps);
+      tf.tidy(() => {
+        let g = grads[name]!;
+        if (weightDecay !== 0) g = tf.add(g, tf.mul(v, weightDecay));
+        const m = tf.add(tf.mul(slot.expAvg, beta1), tf.mul(g, 1 - beta1));
+        const u = tf.maximum(tf.mul(slot.expInf, beta2), tf.add(tf.abs(g), eps));
+        slot.expAvg.assign(m);
+        slot.expInf.assign(u);
+        v.assign(tf.sub(v, tf.mul(tf.div(m, u), stepSize)));
+      });
+    }
+    this.applied += 1;
+  }
+
+  /**
+   * The current state. The tensors are BORROWED from the optimizer (read them, do not dispose
+   * them, do not keep them past the next update); see the checkpoint module for saving.
+   */
+  getState(): AdamaxState {
+    const steps: Record<string, number> = {};
+    const expAvg: Record<string, tf.Tensor> = {};
+    const expInf: Record<string, tf.Tensor> = {};
+    for (const [name, slot] of [...this.slots].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      steps[name] = slot.steps;
+      expAvg[name] = slot.expAvg;
+      expInf[name] = slot.expInf;
+    }
+    return { iterations: this.applied, steps, expAvg, expInf, options: { ...this.options } };
+  }
+
+  /**
+   * Replaces the state with a copy of `state` (the caller keeps ownership of its tensors).
+   * With `variables`, every state entry must name one of them with the same shape. The
+   * hyper-parameters of this optimizer are kept (fine-tuning may change them on purpose).
+   */
+  setState(state: AdamaxState, variables?: NamedVariables, source = 'optimizer state'): void {
+    const names = Object.keys(state.steps);
+    for (const name of names) {
+      const a = state.expAvg[name];
+      const u = state.expInf[name];
+      if (!a || !u)
+        throw new ConfigError(`${source}: '${name}' lacks its exp_avg or exp_inf tensor`);
+      if (!tf.util.arraysEqual(a.shape, u.shape)) {
+        throw new ConfigError(`${source}: exp_avg and exp_inf of '${name}' differ in shape`);
+      }
+      const steps = state.steps[name]!;
+      if (!Number.isInteger(steps) || steps < 0) {
+        throw new ConfigError(
+          `${source}: step count of '${name}' must be an integer >= 0, got ${steps}`,
+        );
+      }
+      if (variables) {
+        const v = variables[name];
+        if (!v) throw new ConfigError(`${source}: '${name}' is not a variable of the model`);
+        if (!tf.util.arraysEqual(v.shape, a.shape)) {
+          throw new ConfigError(
+            `${source}: '${name}' has shape [${a.shape}], the model expects [${v.shape}]`,
+          );
+        }
+      }
+    }
+    if (!Number.isInteger(state.iterations) || state.iterations < 0) {
+      throw new ConfigError(
+        `${source}: iterations must be an integer >= 0, got ${state.iterations}`,
+      );
+    }
+    this.dispose();
+    for (const name of names) {
+      this.slots.set(name, {
+        expAvg: tf.variable(tf.cast(state.expAvg[name]!, 'float32'), false),
+        expInf: tf.variable(tf.cast(state.expInf[name]!, 'float32'), false),
+        steps: state.steps[name]!,
+      });
+    }
+    this.applied = state.iterations;
+  }
+
+  /** Drops all state (moments and counts) and frees its memory. */
+  dispose(): void {
+    for (const slot of this.slots.values()) {
+      slot.expAvg.dispose();
+      slot.expInf.dispose();
+    }
+    this.slots.clear();
+    this.applied = 0;
+  }
+
+  private slotFor(name: string, v: tf.Variable): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) {
+      slot = {
+        expAvg: tf.variable(tf.zeros(v.shape), false),
+        expInf: tf.variable(tf.zeros(v.shape), false),
+        steps: 0,
+      };
+      this.slots.set(name, slot);
+    }
+    return slot;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function checkOptions(o: Required<AdamaxOptions>): void {
+  const bad = (what: string) => new ConfigError(`Adamax: ${what}`);
+  if (!(Number.isFinite(o.learningRate) && o.learningRate > 0)) {
+    throw bad(`learningRate must be a finite number > 0, got ${o.learningRate}`);
+  }
+  for (const key of ['beta1', 'beta2'] as const) {
+    if (!(o[key] >= 0 && o[key] < 1)) throw bad(`${key} must be in [0, 1), got ${o[key]}`);
+  }
+  if (!(Number.isFinite(o.eps) && o.eps >= 0))
+    throw bad(`eps must be a finite number >= 0, got ${o.eps}`);
+  if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) {
+    throw bad(`weightDecay must be a finite number >= 0, got ${o.weightDecay}`);
+  }
+  if (!(Number.isInteger(o.warmupSteps) && o.warmupSteps >= 0)) {
+    throw bad(`warmupSteps must be an integer >= 0, got ${o.warmupSteps}`);
+  }
+}

@@ -1,0 +1,42 @@
+import type { NamedVariables } from '@hierglow/flow-layers';
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** What a model's `logProb` returns, per example. Only `logP` is required by the trainer. */
+export interface LogProbOutput {
+  /** Continuous log-density log p(x) in nats, shape `[batch]`. */
+  logP: tf.Tensor1D;
+  /** Per-scale contributions (spec 3.7), each `[batch]`, summing to `logP`. */
+  perScale?: tf.Tensor1D[];
+  /** Bits per dimension of the discrete NLL (spec 4), shape `[batch]`. */
+  bitsPerDim?: tf.Tensor1D;
+}
+
+/** A model config as stored in a checkpoint's `config.json`: JSON, with the model `kind`. */
+export interface ModelConfig {
+  kind: string;
+  [key: string]: unknown;
+}
+
+/**
+ * The structural interface the trainer and the checkpoint code need from a model. The Glow,
+ * PatchGlow and DenseGlow models of this package implement it; so can any hand-written flow.
+ *
+ * Images are NHWC float32 (`x = v/256 − 0.5 + noise`).
+ */
+export interface TrainableModel {
+  /** Log-density per example. May return fresh tensors: callers run it inside `tf.tidy`. */
+  logProb(x: tf.Tensor4D): LogProbOutput;
+  /** Number of dimensions D of one example (H·W·C), for the `D·ln 256` constant and bits/dim. */
+  readonly numDims: number;
+  /** Every variable (trainable or not) by stable hierarchical name: the checkpoint tensor names. */
+  variables(): NamedVariables;
+  /** The variables the optimizer updates (a subset of {@link variables}). */
+  trainableVariables(): tf.Variable[];
+  /** JSON description that a factory can rebuild the model from. */
+  getConfig(): ModelConfig;
+  /** Releases every variable. */
+  dispose(): void;
+}
+
+/** Rebuilds a model with fresh variables from its config (e.g. this package's `createModel`). */
+export type ModelFactory<M extends TrainableModel = TrainableModel> = (config: ModelConfig) => M;
