@@ -36,3 +36,12 @@ export { type ConvPadding, conv2d } from './ops/conv2d.js';
 export { matMul } from './ops/matmul.js';
 export { createRng, type Rng, randomPermutation } from './rng.js';
 export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
+export { AdditiveCoupling, AffineCoupling, type CouplingOptions } from './bijectors/coupling.js';
+export {
+  type CouplingNet,
+  type CouplingNetConfig,
+  couplingNetFromConfig,
+  registerCouplingNet,
+} from './nets/coupling-net.js';
+export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
+export { DenseCouplingNet, type DenseCouplingNetOptions } from './nets/dense-coupling-net.js';

@@ -5,6 +5,7 @@ import { bijectorFromConfig } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { logAbsDet } from '../linalg.js';
 import { createRng } from '../rng.js';
+import { bijectorBattery } from '../testing/index.js';
 import { InvConv1x1 } from './inv-conv-1x1.js';
 
 function normal(shape: number[], seed: number, scale = 1): tf.Tensor {
@@ -39,6 +40,51 @@ afterEach(() => {
 });
 
 for (const backend of ['cpu', 'wasm'] as const) {
+  describe(`InvConv1x1 on ${backend}: testing-kit battery`, () => {
+    // The battery perturbs lower, upper and logS (std 0.1), so the log-det is not 0 there.
+    const badInputShapes = [
+      [2, 3, 3, 5],
+      [2, 3, 4],
+      [2, 3],
+    ];
+    const batteries = [
+      ...bijectorBattery(
+        'InvConv1x1 (LU), NHWC',
+        () => new InvConv1x1({ channels: 4, seed: 1 }),
+        [2, 3, 3, 4],
+        {
+          badInputShapes,
+        },
+      ),
+      ...bijectorBattery(
+        'InvConv1x1 (LU), vectors',
+        () => new InvConv1x1({ channels: 4, seed: 2 }),
+        [3, 4],
+        {
+          badInputShapes,
+        },
+      ),
+      ...bijectorBattery(
+        'InvConv1x1 (fixed), NHWC',
+        () => new InvConv1x1({ channels: 4, seed: 3, lu: false }),
+        [2, 3, 3, 4],
+        { badInputShapes },
+      ),
+      ...bijectorBattery(
+        'InvConv1x1 (fixed), vectors',
+        () => new InvConv1x1({ channels: 6, seed: 4, lu: false }),
+        [3, 6],
+        { badInputShapes: [[3, 4]] },
+      ),
+    ];
+    for (const c of batteries) {
+      it(c.name, async () => {
+        await selectBackend(backend);
+        await c.run();
+      });
+    }
+  });
+
   describe(`InvConv1x1 on ${backend}`, () => {
     for (const lu of [true, false]) {
       it(`starts orthogonal with log-det 0 (lu: ${lu})`, async () => {
