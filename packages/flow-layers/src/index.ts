@@ -45,3 +45,14 @@ export {
 } from './nets/coupling-net.js';
 export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
 export { DenseCouplingNet, type DenseCouplingNetOptions } from './nets/dense-coupling-net.js';
+export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
+export { Invert } from './bijectors/invert.js';
+export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
+export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
+export { Chain } from './bijectors/chain.js';
+export {
+  type Dequantization,
+  PIXEL_BIN_WIDTH,
+  type PixelsToInputOptions,
+  pixelsToInput,
+} from './preprocess.js';

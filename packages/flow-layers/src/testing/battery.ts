@@ -53,8 +53,10 @@ export interface BatteryOptions {
   inverse?: Tolerance & { logDetAtol?: number };
   /** Options of the Jacobian check, or false to leave it out (e.g. for large shapes). */
   jacobian?: (JacobianOptions & { inputShape?: number[] }) | false;
-  /** Input shapes that must be rejected with a ShapeError; the check is added only when given. */
+  /** Input shapes `forward` must reject with a ShapeError; the check is added when given. */
   badInputShapes?: number[][];
+  /** Output shapes `inverse` must reject with a ShapeError. */
+  badOutputShapes?: number[][];
   /** Calls in the leak check (default 3). */
   leakIterations?: number;
   /** Checks to leave out, by name. */
@@ -152,12 +154,18 @@ export function bijectorBattery(
       withFixture(checkConfigRoundTrip),
     ],
   );
-  const badShapes = options.badInputShapes;
-  if (badShapes && badShapes.length > 0) {
+  const badIn = options.badInputShapes ?? [];
+  const badOut = options.badOutputShapes ?? [];
+  if (badIn.length + badOut.length > 0) {
+    const list = (shapes: number[][]) => shapes.map((s) => `[${s.join(',')}]`).join(' ');
+    const parts = [
+      badIn.length ? `inputs ${list(badIn)}` : '',
+      badOut.length ? `outputs ${list(badOut)}` : '',
+    ].filter(Boolean);
     cases.push([
       'bad input rejected',
-      `rejects bad input shapes ${badShapes.map((s) => `[${s.join(',')}]`).join(' ')}`,
-      withFixture((b) => checkBadInputRejected(b, badShapes)),
+      `rejects bad shapes: ${parts.join('; ')}`,
+      withFixture((b) => checkBadInputRejected(b, badIn, { badOutputShapes: badOut })),
     ]);
   }
   return cases

@@ -131,7 +131,11 @@ describe('testing kit', () => {
   it('checkBadInputRejected requires a ShapeError', () => {
     const norm = new ActNorm({ shape: [3] });
     checkBadInputRejected(norm, [[2, 4], [3]]);
-    expect(() => checkBadInputRejected(new Cubic(), [[2, 5]])).toThrow(/accepted an input/);
+    checkBadInputRejected(norm, [], { badOutputShapes: [[2, 2]] });
+    expect(() => checkBadInputRejected(new Cubic(), [[2, 5]])).toThrow(/forward accepted an input/);
+    expect(() => checkBadInputRejected(new Cubic(), [], { badOutputShapes: [[2, 5]] })).toThrow(
+      /inverse accepted an input/,
+    );
   });
 
   it('checkGradients and checkConfigRoundTrip pass for ActNorm', () => {

@@ -440,44 +440,48 @@ export function checkConfigRoundTrip(
 }
 
 /**
- * Each shape in `badShapes` makes `forward` (and `inverse`, unless `inverse: false`) throw a
- * {@link ShapeError} (checked by tag, so it works across duplicate installs of this package).
+ * Each shape in `badInputShapes` makes `forward` throw a {@link ShapeError}, and each shape in
+ * `options.badOutputShapes` makes `inverse` throw one (checked by tag, so it works across
+ * duplicate installs of this package).
  */
 export function checkBadInputRejected(
   bijector: Bijector,
-  badShapes: number[][],
-  options: { inverse?: boolean } = {},
+  badInputShapes: number[][],
+  options: { badOutputShapes?: number[][] } = {},
 ): void {
-  const { inverse = true } = options;
   const who = `checkBadInputRejected(${describe(bijector)})`;
-  if (badShapes.length === 0) throw new Error(`${who}: give at least one bad shape`);
-  for (const shape of badShapes) {
-    const directions: Array<['forward' | 'inverse', (t: tf.Tensor) => unknown]> = [
-      ['forward', (t) => bijector.forwardAndLogDet(t)],
-    ];
-    if (inverse) directions.push(['inverse', (t) => bijector.inverseAndLogDet(t)]);
-    for (const [direction, run] of directions) {
-      tf.tidy(() => {
-        const input = tf.zeros(shape);
-        let thrown: unknown = null;
-        try {
-          const out = run(input);
-          tf.dispose(out as tf.TensorContainer);
-        } catch (e) {
-          thrown = e;
-        }
-        if (thrown === null) {
-          throw new Error(
-            `${who}: ${direction} accepted an input of shape ${shapeStr(shape)}; expected a ShapeError`,
-          );
-        }
-        if (!ShapeError.isInstance(thrown)) {
-          throw new Error(
-            `${who}: ${direction} on shape ${shapeStr(shape)} threw ${(thrown as Error)?.name ?? typeof thrown} ` +
-              `("${(thrown as Error)?.message}") instead of a ShapeError`,
-          );
-        }
-      });
-    }
+  const badOutputShapes = options.badOutputShapes ?? [];
+  if (badInputShapes.length + badOutputShapes.length === 0) {
+    throw new Error(`${who}: give at least one bad shape`);
+  }
+  const attempts: Array<['forward' | 'inverse', number[]]> = [
+    ...badInputShapes.map((s) => ['forward', s] as ['forward', number[]]),
+    ...badOutputShapes.map((s) => ['inverse', s] as ['inverse', number[]]),
+  ];
+  for (const [direction, shape] of attempts) {
+    tf.tidy(() => {
+      const input = tf.zeros(shape);
+      let thrown: unknown = null;
+      try {
+        const out =
+          direction === 'forward'
+            ? bijector.forwardAndLogDet(input)
+            : bijector.inverseAndLogDet(input);
+        tf.dispose(Object.values(out) as tf.Tensor[]);
+      } catch (e) {
+        thrown = e;
+      }
+      if (thrown === null) {
+        throw new Error(
+          `${who}: ${direction} accepted an input of shape ${shapeStr(shape)}; expected a ShapeError`,
+        );
+      }
+      if (!ShapeError.isInstance(thrown)) {
+        throw new Error(
+          `${who}: ${direction} on shape ${shapeStr(shape)} threw ${(thrown as Error)?.name ?? typeof thrown} ` +
+            `("${(thrown as Error)?.message}") instead of a ShapeError`,
+        );
+      }
+    });
   }
 }
