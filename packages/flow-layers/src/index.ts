@@ -5,6 +5,7 @@ export {
   type BackendName,
   backendInfo,
   resolveBackendName,
+  type SelectBackendOptions,
   selectBackend,
 } from './backend.js';
 export {
@@ -56,3 +57,11 @@ export {
   type PixelsToInputOptions,
   pixelsToInput,
 } from './preprocess.js';
+export {
+  flattenNchw,
+  type LevelShapes,
+  type LevelsResult,
+  MultiScale,
+  type MultiScaleOptions,
+  unflattenNchw,
+} from './bijectors/multi-scale.js';

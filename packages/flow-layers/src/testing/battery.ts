@@ -49,6 +49,11 @@ export interface BatteryOptions {
   perturb?: number;
   /** Run one {@link withDataInit} forward pass on a seeded batch first (default false). */
   dataInit?: boolean;
+  /**
+   * Batch size of the data-init batch (default: the larger of 8 and the input's batch), so
+   * unbiased statistics exist even when the checked input is a single example.
+   */
+  dataInitBatch?: number;
   /** Tolerances of the inverse check. */
   inverse?: Tolerance & { logDetAtol?: number };
   /** Options of the Jacobian check, or false to leave it out (e.g. for large shapes). */
@@ -100,7 +105,8 @@ export function bijectorBattery(
       const x = input([...shape], seed);
       try {
         if (dataInit) {
-          const initBatch = input([...shape], seed + 1000);
+          const initShape = [options.dataInitBatch ?? Math.max(8, shape[0]!), ...shape.slice(1)];
+          const initBatch = input(initShape, seed + 1000);
           try {
             withDataInit(() => tf.dispose(bijector.forward(initBatch)));
           } finally {
