@@ -132,7 +132,9 @@ describe('outlierLoss', () => {
   });
 
   it('rejects bad shapes, sizes and options', () => {
-    expect(() => outlierLoss(tf.zeros([2, 2]) as unknown as tf.Tensor1D, tf.zeros([2]))).toThrow(ShapeError);
+    expect(() => outlierLoss(tf.zeros([2, 2]) as unknown as tf.Tensor1D, tf.zeros([2]))).toThrow(
+      ShapeError,
+    );
     expect(() => outlierLoss(tf.zeros([2]), tf.zeros([3]))).toThrow(LengthMismatchError);
     expect(() => outlierLoss(tf.zeros([0]), tf.zeros([0]))).toThrow(EmptyInputError);
     expect(() => outlierLoss(tf.zeros([2]), tf.zeros([2]), { temperature: 0 })).toThrow(
