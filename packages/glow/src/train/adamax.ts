@@ -184,8 +184,8 @@ export class Adamax {
     this.dispose();
     for (const name of names) {
       this.slots.set(name, {
-        expAvg: tf.variable(tf.cast(state.expAvg[name]!, 'float32'), false),
-        expInf: tf.variable(tf.cast(state.expInf[name]!, 'float32'), false),
+        expAvg: variableFrom(() => tf.cast(state.expAvg[name]!, 'float32')),
+        expInf: variableFrom(() => tf.cast(state.expInf[name]!, 'float32')),
         steps: state.steps[name]!,
       });
     }
@@ -206,14 +206,22 @@ export class Adamax {
     let slot = this.slots.get(name);
     if (!slot) {
       slot = {
-        expAvg: tf.variable(tf.zeros(v.shape), false),
-        expInf: tf.variable(tf.zeros(v.shape), false),
+        expAvg: variableFrom(() => tf.zeros(v.shape)),
+        expInf: variableFrom(() => tf.zeros(v.shape)),
         steps: 0,
       };
       this.slots.set(name, slot);
     }
     return slot;
   }
+}
+
+/** A non-trainable variable holding a copy of `make()`'s value, without keeping that tensor alive. */
+function variableFrom(make: () => tf.Tensor): tf.Variable {
+  const init = make();
+  const v = tf.variable(init, false);
+  init.dispose();
+  return v;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

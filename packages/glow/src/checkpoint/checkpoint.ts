@@ -1,0 +1,505 @@
+import { readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Adamax, AdamaxOptions, AdamaxState } from '../train/adamax.js';
+import type { ModelConfig, ModelFactory, TrainableModel } from '../train/trainable-model.js';
+import { type TrainingState, trainingStateProblem } from '../train/training-state.js';
+import {
+  type DirectoryFile,
+  type FileDigest,
+  interruptedSaveLeftovers,
+  type SaveStage,
+  sha256,
+  writeDirectoryAtomically,
+} from './atomic-directory.js';
+import {
+  CheckpointCorruptError,
+  CheckpointMismatchError,
+  CheckpointNotFoundError,
+} from './errors.js';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  entryToTensor,
+  type SafetensorsFile,
+  tensorsToEntries,
+} from './safetensors.js';
+
+/**
+ * A checkpoint is a directory:
+ *
+ * - `config.json`: {@link CheckpointConfig}: format and version, the model config (with its
+ *   `kind`), preprocessing, training metadata, the hierglow version, and the size and SHA-256
+ *   of every other file;
+ * - `model.safetensors`: one tensor per entry of the model's `variables()`, under the same
+ *   hierarchical names, in tfjs layout (NHWC activations; conv kernels `[kh, kw, in, out]`);
+ *   float32 as F32, int32 as I32;
+ * - `optimizer.safetensors` (optional): Adamax state, `exp_avg.<variable name>` and
+ *   `exp_inf.<variable name>`, with the per-variable step counts, the iteration count and the
+ *   hyper-parameters as JSON strings in the safetensors metadata;
+ * - `training-state.json` (optional): step, epoch, position in the epoch, seed (see
+ *   {@link TrainingState}): what resuming needs.
+ */
+export const CHECKPOINT_FILES = Object.freeze({
+  config: 'config.json',
+  model: 'model.safetensors',
+  optimizer: 'optimizer.safetensors',
+  trainingState: 'training-state.json',
+});
+
+/** The `format` field of every hierglow checkpoint's `config.json`. */
+export const CHECKPOINT_FORMAT = 'hierglow-checkpoint';
+/** The newest checkpoint layout this version writes and reads. */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+/** The preprocessing of spec 2.1, recorded when the caller gives none. */
+export const DEFAULT_PREPROCESSING: Readonly<Record<string, unknown>> = Object.freeze({
+  layout: 'NHWC',
+  formula: 'x = v/256 - 0.5, plus u ~ U[0, 1/256) per dimension when training',
+  divisor: 256,
+  offset: -0.5,
+  trainingNoise: 'uniform [0, 1/256)',
+});
+
+/** Contents of a checkpoint's `config.json`. */
+export interface CheckpointConfig {
+  format: typeof CHECKPOINT_FORMAT;
+  formatVersion: number;
+  /** The package and version that wrote the checkpoint. */
+  package: { name: string; version: string };
+  createdAt: string;
+  /** tfjs backend the weights were computed on (logProb is reproduced exactly on the same one). */
+  backend: string;
+  model: ModelConfig;
+  preprocessing: Record<string, unknown>;
+  training: Record<string, unknown>;
+  /** Size and SHA-256 of every other file of the checkpoint. */
+  files: Record<string, FileDigest>;
+}
+
+/** Free-form descriptions stored in `config.json` next to the model config. */
+export interface CheckpointMetadata {
+  /** How pixels became model inputs; {@link DEFAULT_PREPROCESSING} when omitted. */
+  preprocessing?: Record<string, unknown>;
+  /** Dataset, hyper-parameters, epochs, ...: anything JSON. */
+  training?: Record<string, unknown>;
+}
+
+/** What {@link saveCheckpoint} stores. */
+export interface CheckpointInput {
+  model: TrainableModel;
+  optimizer?: Adamax;
+  trainingState?: TrainingState;
+  metadata?: CheckpointMetadata;
+}
+
+/** A loaded checkpoint. Its tensors belong to the caller: free them with `dispose()`. */
+export interface LoadedCheckpoint {
+  /** The checkpoint directory (absolute). */
+  dir: string;
+  config: CheckpointConfig;
+  /** Model variables by name (see {@link CHECKPOINT_FILES}). */
+  tensors: Record<string, tf.Tensor>;
+  optimizerState?: AdamaxState;
+  trainingState?: TrainingState;
+  /** Disposes every tensor of this checkpoint. */
+  dispose(): void;
+}
+
+const require = createRequire(import.meta.url);
+const packageJson = require('../../package.json') as { name: string; version: string };
+
+/**
+ * Saves a checkpoint directory atomically (temporary sibling, flushed, then renamed over `dir`):
+ * a save killed halfway never leaves something that loads as the new checkpoint.
+ *
+ * @example
+ * await saveCheckpoint('runs/fmnist/checkpoint', { model, optimizer, trainingState });
+ */
+export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
+  await saveCheckpointStaged(dir, input);
+}
+
+/** {@link saveCheckpoint} with a hook at every stage of the atomic write; for the crash tests. */
+export async function saveCheckpointStaged(
+  dir: string,
+  input: CheckpointInput,
+  onStage?: (stage: SaveStage) => void | Promise<void>,
+): Promise<void> {
+  const { model, optimizer, trainingState, metadata = {} } = input;
+  const modelConfig = model.getConfig();
+  if (typeof modelConfig.kind !== 'string' || modelConfig.kind === '') {
+    throw new TypeError(
+      "saveCheckpoint: the model's getConfig() must have a non-empty string 'kind'",
+    );
+  }
+  await writeDirectoryAtomically(
+    dir,
+    (digests) => {
+      const files: DirectoryFile[] = [
+        {
+          name: CHECKPOINT_FILES.model,
+          bytes: async () =>
+            encodeSafetensors(await tensorsToEntries(model.variables()), {
+              producer: `${packageJson.name}@${packageJson.version}`,
+              kind: modelConfig.kind,
+              layout:
+                'tfjs: NHWC activations, conv kernels [kh, kw, in, out]; names as model.variables()',
+            }),
+        },
+      ];
+      if (optimizer)
+        files.push({ name: CHECKPOINT_FILES.optimizer, bytes: () => encodeOptimizer(optimizer) });
+      if (trainingState) {
+        files.push({
+          name: CHECKPOINT_FILES.trainingState,
+          bytes: async () =>
+            new TextEncoder().encode(`${JSON.stringify(trainingState, null, 2)}\n`),
+        });
+      }
+      files.push({
+        name: CHECKPOINT_FILES.config,
+        bytes: async () => {
+          const config: CheckpointConfig = {
+            format: CHECKPOINT_FORMAT,
+            formatVersion: CHECKPOINT_FORMAT_VERSION,
+            package: { name: packageJson.name, version: packageJson.version },
+            createdAt: new Date().toISOString(),
+            backend: tf.getBackend(),
+            model: modelConfig,
+            preprocessing: metadata.preprocessing ?? { ...DEFAULT_PREPROCESSING },
+            training: metadata.training ?? {},
+            files: digests(),
+          };
+          return new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`);
+        },
+      });
+      return files;
+    },
+    onStage,
+  );
+}
+
+async function encodeOptimizer(optimizer: Adamax): Promise<Uint8Array> {
+  const state = optimizer.getState();
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const name of Object.keys(state.steps)) {
+    tensors[`exp_avg.${name}`] = state.expAvg[name]!;
+    tensors[`exp_inf.${name}`] = state.expInf[name]!;
+  }
+  return encodeSafetensors(await tensorsToEntries(tensors), {
+    optimizer: 'adamax',
+    iterations: String(state.iterations),
+    steps: JSON.stringify(state.steps),
+    options: JSON.stringify(state.options),
+  });
+}
+
+/**
+ * Loads a checkpoint directory: checks `config.json`, every file's size and SHA-256, and
+ * decodes the tensors. Errors name the file: {@link CheckpointNotFoundError} (no checkpoint
+ * there, with a hint when an interrupted save left one aside), {@link CheckpointCorruptError}
+ * (truncated, bad JSON, checksum) and {@link CheckpointMismatchError} (newer format).
+ */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const root = resolve(dir);
+  await assertCheckpointDirectory(root);
+  const configPath = join(root, CHECKPOINT_FILES.config);
+  const config = parseConfig(await readFile(configPath, 'utf8'), configPath);
+  const files: Record<string, Uint8Array> = {};
+  for (const [name, digest] of Object.entries(config.files))
+    files[name] = await readVerified(root, name, digest);
+  const modelBytes = files[CHECKPOINT_FILES.model];
+  if (!modelBytes) {
+    throw new CheckpointCorruptError(
+      `${configPath}: lists no ${CHECKPOINT_FILES.model}; the checkpoint has no weights`,
+    );
+  }
+  const tensors: Record<string, tf.Tensor> = {};
+  const owned: tf.Tensor[] = [];
+  try {
+    const modelPath = join(root, CHECKPOINT_FILES.model);
+    const decoded = decodeSafetensors(modelBytes, modelPath);
+    for (const [name, entry] of Object.entries(decoded.tensors)) {
+      tensors[name] = entryToTensor(entry, name, modelPath);
+      owned.push(tensors[name]);
+    }
+    let optimizerState: AdamaxState | undefined;
+    const optimizerBytes = files[CHECKPOINT_FILES.optimizer];
+    if (optimizerBytes) {
+      const path = join(root, CHECKPOINT_FILES.optimizer);
+      optimizerState = decodeOptimizer(decodeSafetensors(optimizerBytes, path), path);
+      owned.push(...Object.values(optimizerState.expAvg), ...Object.values(optimizerState.expInf));
+    }
+    let trainingState: TrainingState | undefined;
+    const stateBytes = files[CHECKPOINT_FILES.trainingState];
+    if (stateBytes)
+      trainingState = parseTrainingState(stateBytes, join(root, CHECKPOINT_FILES.trainingState));
+    const result: LoadedCheckpoint = {
+      dir: root,
+      config,
+      tensors,
+      dispose: () => tf.dispose(owned),
+    };
+    if (optimizerState) result.optimizerState = optimizerState;
+    if (trainingState) result.trainingState = trainingState;
+    return result;
+  } catch (e) {
+    tf.dispose(owned);
+    throw e;
+  }
+}
+
+async function assertCheckpointDirectory(root: string): Promise<void> {
+  let isDir = false;
+  try {
+    isDir = (await stat(root)).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const { old, temp } = await interruptedSaveLeftovers(root);
+    const hint =
+      old.length > 0
+        ? ` An interrupted save left the previous checkpoint at ${old[0]}: rename it to ${root} to use it.`
+        : temp.length > 0
+          ? ` An interrupted save left an unfinished temporary directory ${temp[0]}; it is not a checkpoint.`
+          : '';
+    throw new CheckpointNotFoundError(
+      `No checkpoint at ${root}: the directory does not exist.${hint}`,
+    );
+  }
+  if (!isDir) throw new CheckpointNotFoundError(`${root} is a file; a checkpoint is a directory`);
+  try {
+    await stat(join(root, CHECKPOINT_FILES.config));
+  } catch {
+    throw new CheckpointNotFoundError(
+      `${root} is not a hierglow checkpoint: it has no ${CHECKPOINT_FILES.config}`,
+    );
+  }
+}
+
+function parseConfig(text: string, path: string): CheckpointConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new CheckpointCorruptError(`${path}: not valid JSON (${(cause as Error).message})`, {
+      cause,
+    });
+  }
+  const c = value as Partial<CheckpointConfig> | null;
+  if (typeof c !== 'object' || c === null || c.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointCorruptError(
+      `${path}: not a hierglow checkpoint config (no "format": "${CHECKPOINT_FORMAT}")`,
+    );
+  }
+  if (!Number.isInteger(c.formatVersion) || c.formatVersion! < 1) {
+    throw new CheckpointCorruptError(
+      `${path}: invalid formatVersion ${JSON.stringify(c.formatVersion)}`,
+    );
+  }
+  if (c.formatVersion! > CHECKPOINT_FORMAT_VERSION) {
+    throw new CheckpointMismatchError(
+      `${path}: checkpoint format version ${c.formatVersion} is newer than this hierglow reads (${CHECKPOINT_FORMAT_VERSION}); upgrade @hierglow/glow`,
+    );
+  }
+  if (typeof c.model !== 'object' || c.model === null || typeof c.model.kind !== 'string') {
+    throw new CheckpointCorruptError(`${path}: "model" must be an object with a string "kind"`);
+  }
+  if (typeof c.files !== 'object' || c.files === null) {
+    throw new CheckpointCorruptError(
+      `${path}: "files" (sizes and checksums of the other files) is missing`,
+    );
+  }
+  for (const [name, d] of Object.entries(c.files)) {
+    if (!/^[\w.-]+$/.test(name) || name === CHECKPOINT_FILES.config) {
+      throw new CheckpointCorruptError(
+        `${path}: invalid file name ${JSON.stringify(name)} in "files"`,
+      );
+    }
+    if (!(Number.isInteger(d?.bytes) && typeof d?.sha256 === 'string')) {
+      throw new CheckpointCorruptError(
+        `${path}: "files.${name}" needs an integer "bytes" and a "sha256"`,
+      );
+    }
+  }
+  return c as CheckpointConfig;
+}
+
+async function readVerified(root: string, name: string, digest: FileDigest): Promise<Uint8Array> {
+  const path = join(root, name);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new CheckpointCorruptError(
+      `${path}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
+      {
+        cause,
+      },
+    );
+  }
+  if (bytes.length !== digest.bytes) {
+    throw new CheckpointCorruptError(
+      `${path}: ${bytes.length} bytes, but ${CHECKPOINT_FILES.config} records ${digest.bytes}: the file is ${
+        bytes.length < digest.bytes ? 'truncated' : 'not the one this checkpoint wrote'
+      }`,
+    );
+  }
+  if (sha256(bytes) !== digest.sha256) {
+    throw new CheckpointCorruptError(
+      `${path}: SHA-256 differs from the one in ${CHECKPOINT_FILES.config}: the file is corrupt or was modified`,
+    );
+  }
+  return bytes;
+}
+
+function decodeOptimizer(file: SafetensorsFile, path: string): AdamaxState {
+  const corrupt = (what: string) => new CheckpointCorruptError(`${path}: ${what}`);
+  const { metadata, tensors } = file;
+  if (metadata.optimizer !== 'adamax')
+    throw corrupt(`optimizer ${JSON.stringify(metadata.optimizer)} is not 'adamax'`);
+  let steps: Record<string, number>;
+  let options: Required<AdamaxOptions>;
+  try {
+    steps = JSON.parse(metadata.steps ?? '');
+    options = JSON.parse(metadata.options ?? '');
+  } catch {
+    throw corrupt("the 'steps' or 'options' metadata is not valid JSON");
+  }
+  const iterations = Number(metadata.iterations);
+  if (!Number.isInteger(iterations) || iterations < 0)
+    throw corrupt(`invalid 'iterations' ${metadata.iterations}`);
+  const expAvg: Record<string, tf.Tensor> = {};
+  const expInf: Record<string, tf.Tensor> = {};
+  const expected = new Set<string>();
+  for (const name of Object.keys(steps)) {
+    for (const [prefix, into] of [
+      ['exp_avg', expAvg],
+      ['exp_inf', expInf],
+    ] as const) {
+      const key = `${prefix}.${name}`;
+      const entry = tensors[key];
+      if (!entry) throw corrupt(`tensor '${key}' is missing`);
+      expected.add(key);
+      into[name] = entryToTensor(entry, key, path);
+    }
+  }
+  const extra = Object.keys(tensors).filter((k) => !expected.has(k));
+  if (extra.length > 0) {
+    tf.dispose([...Object.values(expAvg), ...Object.values(expInf)]);
+    throw corrupt(`unexpected tensors ${extra.slice(0, 5).join(', ')}`);
+  }
+  return { iterations, steps, expAvg, expInf, options };
+}
+
+function parseTrainingState(bytes: Uint8Array, path: string): TrainingState {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (cause) {
+    throw new CheckpointCorruptError(`${path}: not valid JSON (${(cause as Error).message})`, {
+      cause,
+    });
+  }
+  const problem = trainingStateProblem(value);
+  if (problem) throw new CheckpointCorruptError(`${path}: ${problem}`);
+  return value as TrainingState;
+}
+
+/**
+ * Copies a checkpoint's weights into `model`. The model kind must match, and every variable
+ * must be present with the same shape (no extras): a mismatched checkpoint never half-loads.
+ * Errors are {@link CheckpointMismatchError}s naming the checkpoint file and the tensor.
+ */
+export function loadModelWeights(model: TrainableModel, checkpoint: LoadedCheckpoint): void {
+  const modelPath = join(checkpoint.dir, CHECKPOINT_FILES.model);
+  const have = checkpoint.config.model.kind;
+  const want = model.getConfig().kind;
+  if (have !== want) {
+    throw new CheckpointMismatchError(
+      `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: the checkpoint holds a '${have}' model, not a '${want}'`,
+    );
+  }
+  const target = model.variables();
+  const values = checkpoint.tensors;
+  const missing = Object.keys(target).filter((k) => !(k in values));
+  const extra = Object.keys(values).filter((k) => !(k in target));
+  if (missing.length > 0) {
+    throw new CheckpointMismatchError(
+      `${modelPath}: missing tensor${missing.length > 1 ? 's' : ''} ${list(missing)} that the model needs; the checkpoint is of a different architecture`,
+    );
+  }
+  if (extra.length > 0) {
+    throw new CheckpointMismatchError(
+      `${modelPath}: unexpected tensor${extra.length > 1 ? 's' : ''} ${list(extra)}; the checkpoint is of a different architecture`,
+    );
+  }
+  for (const [name, v] of Object.entries(target)) {
+    const t = values[name]!;
+    if (!tf.util.arraysEqual(v.shape, t.shape)) {
+      throw new CheckpointMismatchError(
+        `${modelPath}: tensor '${name}' has shape [${t.shape}], the model expects [${v.shape}]`,
+      );
+    }
+    if (t.dtype !== v.dtype) {
+      throw new CheckpointMismatchError(
+        `${modelPath}: tensor '${name}' is ${t.dtype}, the model expects ${v.dtype}`,
+      );
+    }
+  }
+  for (const [name, v] of Object.entries(target)) v.assign(values[name]!);
+}
+
+function list(names: string[]): string {
+  return (
+    names
+      .slice(0, 5)
+      .map((n) => `'${n}'`)
+      .join(', ') + (names.length > 5 ? `, ... (${names.length} in all)` : '')
+  );
+}
+
+/** A model rebuilt from a checkpoint, with the optimizer and training state for resuming. */
+export interface RestoredModel<M extends TrainableModel> {
+  model: M;
+  config: CheckpointConfig;
+  /** Owned by the caller (pass to `Adamax.setState`, then dispose). */
+  optimizerState?: AdamaxState;
+  trainingState?: TrainingState;
+}
+
+/**
+ * Loads a checkpoint and rebuilds its model with `factory` (normally this package's
+ * `createModel`), then copies the weights in.
+ *
+ * @example
+ * const { model } = await restoreModel('runs/tiny/checkpoint', createModel);
+ */
+export async function restoreModel<M extends TrainableModel>(
+  dir: string,
+  factory: ModelFactory<M>,
+): Promise<RestoredModel<M>> {
+  const checkpoint = await loadCheckpoint(dir);
+  let model: M | undefined;
+  try {
+    try {
+      model = factory(checkpoint.config.model);
+    } catch (cause) {
+      throw new CheckpointMismatchError(
+        `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: cannot build a '${checkpoint.config.model.kind}' model from its config: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+    loadModelWeights(model, checkpoint);
+  } catch (e) {
+    model?.dispose();
+    checkpoint.dispose();
+    throw e;
+  }
+  tf.dispose(Object.values(checkpoint.tensors));
+  const result: RestoredModel<M> = { model, config: checkpoint.config };
+  if (checkpoint.optimizerState) result.optimizerState = checkpoint.optimizerState;
+  if (checkpoint.trainingState) result.trainingState = checkpoint.trainingState;
+  return result;
+}
