@@ -1,0 +1,64 @@
+// Runs the testing kit over every bijector under plain `node` (no vitest, no Vite), from a
+// compiled copy of the package whose dist folder is the first argument. Used by
+// plain-node.test.ts; also handy by hand: node plain-node-batteries.mjs packages/flow-layers/dist
+
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const dist = resolve(process.argv[2] ?? 'dist');
+const fl = await import(pathToFileURL(resolve(dist, 'index.js')).href);
+const { bijectorBattery } = await import(pathToFileURL(resolve(dist, 'testing/index.js')).href);
+
+const level = (c, seed) =>
+  new fl.Chain([new fl.ActNorm({ shape: [c] }), new fl.Shuffle({ size: c, seed })]);
+const step = (c, seed) =>
+  new fl.Chain([
+    new fl.ActNorm({ shape: [c] }),
+    new fl.InvConv1x1({ channels: c, seed }),
+    new fl.AffineCoupling({
+      channels: c,
+      net: new fl.ConvCouplingNet({ inChannels: c / 2, outChannels: c, hidden: 8, seed }),
+    }),
+  ]);
+const suites = [
+  ['ActNorm', () => new fl.ActNorm({ shape: [2] }), [2, 3, 3, 2]],
+  ['Squeeze', () => new fl.Squeeze(), [2, 4, 4, 1]],
+  ['Unsqueeze', () => new fl.Invert(new fl.Squeeze()), [2, 2, 2, 4]],
+  ['Reshape', () => new fl.Reshape({ from: [2, 2, 2], to: [8] }), [2, 2, 2, 2]],
+  ['Reverse', () => new fl.Reverse(), [2, 2, 2, 3]],
+  ['Shuffle', () => new fl.Shuffle({ size: 4, seed: 1 }), [2, 2, 2, 4]],
+  [
+    'Chain',
+    () => new fl.Chain([new fl.ActNorm({ shape: [2] }), new fl.Shuffle({ size: 2, seed: 3 })]),
+    [2, 2, 2, 2],
+  ],
+  ['MultiScale', () => new fl.MultiScale({ levels: [level(4, 1), level(8, 2)] }), [2, 4, 4, 1]],
+  [
+    'Glow step (ActNorm, InvConv1x1, AffineCoupling+ConvCouplingNet)',
+    () => step(4, 5),
+    [2, 2, 2, 4],
+  ],
+  [
+    'MultiScale of Glow steps',
+    () => new fl.MultiScale({ levels: [step(4, 1), step(8, 2)] }),
+    [1, 4, 4, 1],
+  ],
+];
+let failed = 0;
+let passed = 0;
+for (const backend of ['wasm', 'cpu']) {
+  await fl.selectBackend(backend);
+  for (const [name, factory, shape] of suites) {
+    for (const c of bijectorBattery(name, factory, shape, { dataInit: true })) {
+      try {
+        await c.run();
+        passed++;
+      } catch (e) {
+        failed++;
+        console.log(`FAIL [${backend}] ${c.name}: ${e.message}`);
+      }
+    }
+  }
+}
+console.log(`plain node: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
