@@ -10,7 +10,7 @@ import { readMatFile } from './matlab-v5.js';
 import { openSvhnMat } from './svhn.js';
 
 const tempDir = useTempDirs();
-const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 /** The pixel formula the scipy fixtures were generated with (see fixtures/README.md). */
 const expected = (y: number, x: number, c: number, n: number) =>
   (y * 7 + x * 3 + c * 50 + n * 11) % 256;
