@@ -14,6 +14,9 @@ export interface TrainingState {
   seed: number;
   /** Batches drawn from the auxiliary stream so far (fine-tuning with extra losses). */
   auxiliaryBatches: number;
+  /** The auxiliary stream's current pass and the batches of it consumed (its resume position). */
+  auxiliaryPass: number;
+  auxiliaryBatchInPass: number;
   /** Steps skipped because a gradient was not finite. */
   skippedSteps: number;
   /** Whether the run has finished all its epochs. */
@@ -28,6 +31,8 @@ export function initialTrainingState(seed: number): TrainingState {
     batchInEpoch: 0,
     seed,
     auxiliaryBatches: 0,
+    auxiliaryPass: 0,
+    auxiliaryBatchInPass: 0,
     skippedSteps: 0,
     finished: false,
   };
@@ -45,6 +50,8 @@ export function trainingStateProblem(value: unknown): string | null {
     'epoch',
     'batchInEpoch',
     'auxiliaryBatches',
+    'auxiliaryPass',
+    'auxiliaryBatchInPass',
     'skippedSteps',
   ] as const) {
     if (!(Number.isInteger(v[key]) && (v[key] as number) >= 0)) {

@@ -1,0 +1,585 @@
+import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import { Adamax, type AdamaxOptions, type AdamaxState } from './adamax.js';
+import {
+  batchImages,
+  batchLabels,
+  type DataStream,
+  disposeBatch,
+  StreamCursor,
+  type TrainingBatch,
+} from './data.js';
+import type { LogProbOutput, TrainableModel } from './trainable-model.js';
+import { initialTrainingState, type TrainingState } from './training-state.js';
+
+/** The seed of spec 6.1 (`np_th_seed`), used when none is given. */
+export const DEFAULT_SEED = 20200610;
+
+/** What an extra loss term sees at each step. Tensors are valid only during `compute`. */
+export interface ExtraLossContext {
+  /** The model being trained (differentiable). */
+  model: TrainableModel;
+  /** The training batch (NHWC), after non-finite examples were dropped. */
+  x: tf.Tensor4D;
+  labels?: tf.Tensor;
+  /** log p(x) of the training batch under the trained model, nats, `[batch]` (differentiable). */
+  logP: tf.Tensor1D;
+  /** The frozen model's output on the training batch (detached), when `frozenOnTrainingBatch`. */
+  frozen?: LogProbOutput;
+  /** The auxiliary batch of this step, when an auxiliary stream is configured. */
+  auxiliary?: {
+    x: tf.Tensor4D;
+    labels?: tf.Tensor;
+    /** The trained model's output on the auxiliary batch (differentiable; computed once, on first call). */
+    logProb(): LogProbOutput;
+    /** The frozen model's output on the auxiliary batch (detached), when a frozen model is set. */
+    frozen?: LogProbOutput;
+  };
+  step: number;
+  epoch: number;
+}
+
+/** An extra loss term (e.g. the outlier loss of spec 6.3), added to the mean NLL before the gradient. */
+export interface ExtraLoss {
+  /** Name in progress events and history. */
+  name: string;
+  /** A scalar to add to the loss; runs inside the gradient tape. */
+  compute(ctx: ExtraLossContext): tf.Scalar;
+}
+
+/**
+ * Fine-tuning with extra loss terms (spec 6.3): a second data stream, a frozen second model
+ * whose outputs are computed outside the gradient tape (so no gradient reaches it), and the
+ * terms themselves. The trainer knows nothing about what the terms mean.
+ */
+export interface FineTuneOptions {
+  extraLosses: ExtraLoss[];
+  /** One batch of this stream per step (new passes start as needed), e.g. Tiny images as outliers. */
+  auxiliary?: DataStream;
+  /** Never updated; its outputs reach the losses detached. */
+  frozenModel?: TrainableModel;
+  /** Also run the frozen model on the training batch (the supervised wrong-class loss needs it). */
+  frozenOnTrainingBatch?: boolean;
+}
+
+/** Periodic checkpoints. One directory, replaced atomically at each save; also saved at the end and on abort. */
+export interface TrainerCheckpointOptions {
+  dir: string;
+  everySteps?: number;
+  everyEpochs?: number;
+  metadata?: CheckpointMetadata;
+}
+
+/** What the trainer reports. */
+export type TrainerEvent =
+  | {
+      type: 'step';
+      step: number;
+      epoch: number;
+      batchInEpoch: number;
+      /** Total loss: mean discrete NLL plus the extra terms (nats). */
+      loss: number;
+      /** Mean discrete NLL `−log p(x̃) + D ln 256` over the kept examples (nats). */
+      nll: number;
+      bitsPerDim: number;
+      extraLosses: Record<string, number>;
+      /** Examples used (after dropping) and dropped for a non-finite NLL. */
+      examples: number;
+      dropped: number;
+      /** True when the update was skipped for a non-finite gradient (spec 6.1). */
+      skipped: boolean;
+      learningRate: number;
+      imagesPerSecond: number;
+      /** Estimated seconds to the end of the run; null until the epoch length is known. */
+      etaSeconds: number | null;
+    }
+  | {
+      type: 'epoch';
+      epoch: number;
+      step: number;
+      meanLoss: number;
+      meanBitsPerDim: number;
+      seconds: number;
+    }
+  | { type: 'evaluation'; epoch: number; step: number; metrics: Record<string, number> }
+  | {
+      type: 'checkpoint';
+      dir: string;
+      step: number;
+      epoch: number;
+      reason: 'steps' | 'epochs' | 'end' | 'abort';
+    };
+
+/** Settings of a {@link Trainer}. */
+export interface TrainerOptions {
+  /** Number of passes over the training stream. */
+  epochs: number;
+  /** Run seed; each epoch's data seed derives from it ({@link passSeed}). Default 20200610. */
+  seed?: number;
+  /** Adamax hyper-parameters (defaults: spec 6.1), or an optimizer to use. */
+  optimizer?: AdamaxOptions | Adamax;
+  /** Batches per epoch, if known in advance: gives an ETA from the first step. */
+  stepsPerEpoch?: number;
+  /**
+   * Called at the start of a fresh run (see `evaluateAtStart`) and after every epoch, e.g. the
+   * mean bits/dim on held-out data (see `meanBitsPerDim`).
+   */
+  evaluate?: (ctx: {
+    model: TrainableModel;
+    epoch: number;
+    step: number;
+  }) => Record<string, number> | Promise<Record<string, number>>;
+  /** Evaluate before the first step of a fresh run, as the reference code does. Default true. */
+  evaluateAtStart?: boolean;
+  onEvent?: (event: TrainerEvent) => void;
+  /** Stops after the current step; with `checkpoint`, saves first. */
+  signal?: AbortSignal;
+  checkpoint?: TrainerCheckpointOptions;
+  fineTune?: FineTuneOptions;
+  /**
+   * Drop-and-recompute threshold of spec 6.1: when some NLLs are not finite but MORE than this
+   * fraction of the batch is finite, the non-finite examples are dropped and the step is
+   * recomputed on the rest; otherwise the step proceeds and the gradient check decides. 0.25.
+   */
+  minFiniteFraction?: number;
+}
+
+/** How a {@link Trainer.fit} call ended. */
+export interface FitResult {
+  reason: 'finished' | 'aborted';
+  state: TrainingState;
+  /** Per-epoch summaries and evaluations of this call. */
+  history: Array<Extract<TrainerEvent, { type: 'epoch' | 'evaluation' }>>;
+}
+
+/** What one step did (also emitted as a `step` event). */
+export type StepReport = Omit<
+  Extract<TrainerEvent, { type: 'step' }>,
+  'type' | 'imagesPerSecond' | 'etaSeconds' | 'step' | 'epoch' | 'batchInEpoch'
+>;
+
+const LN_256 = Math.log(256);
+
+/**
+ * Trains a model by maximum likelihood as in spec 6: loss = mean discrete NLL
+ * `−log p(x̃) + D ln 256` (plus optional extra terms), Adamax with weight decay added to the
+ * gradient, a step skipped when any gradient is not finite, and non-finite examples dropped and
+ * the step recomputed when more than a quarter of the batch is finite. Separate from the model:
+ * it needs only the {@link TrainableModel} interface.
+ *
+ * Runs are reproducible: the data of each epoch derives from the seed, and a run resumed from a
+ * checkpoint (see {@link Trainer.restore}) continues with the same batches and the same losses.
+ *
+ * @example
+ * const trainer = new Trainer(model, { epochs: 10, onEvent: (e) => console.log(e) });
+ * await trainer.fit(({ epoch, seed }) => fashionMnistBatches({ epoch, seed, batchSize: 64 }));
+ */
+export class Trainer {
+  readonly model: TrainableModel;
+  readonly optimizer: Adamax;
+  private readonly options: TrainerOptions;
+  private trainingState: TrainingState;
+  /** Trainable variables by checkpoint name, and tfjs variable name → checkpoint name. */
+  private readonly names: NamedVariables;
+  private readonly nameOf: Map<string, string>;
+  /** Seconds per step, smoothed (for the ETA). */
+  private secondsPerStep: number | null = null;
+
+  constructor(model: TrainableModel, options: TrainerOptions) {
+    checkOptions(options);
+    this.model = model;
+    this.options = options;
+    this.optimizer =
+      options.optimizer instanceof Adamax ? options.optimizer : new Adamax(options.optimizer ?? {});
+    this.trainingState = initialTrainingState(options.seed ?? DEFAULT_SEED);
+    const all = model.variables();
+    this.names = Object.fromEntries(Object.entries(all).filter(([, v]) => v.trainable));
+    this.nameOf = new Map(Object.entries(this.names).map(([n, v]) => [v.name, n]));
+    const frozen = options.fineTune?.frozenModel;
+    if (frozen) {
+      const own = new Set(Object.values(all));
+      if (Object.values(frozen.variables()).some((v) => own.has(v))) {
+        throw new ConfigError(
+          'Trainer: the frozen model shares variables with the trained model; load a separate copy',
+        );
+      }
+    }
+  }
+
+  /** Where the run stands (a copy). */
+  get state(): TrainingState {
+    return { ...this.trainingState };
+  }
+
+  /**
+   * Continues a run from a checkpoint's optimizer and training state (the model's weights are
+   * loaded separately, e.g. by `restoreModel`). The caller keeps ownership of the tensors.
+   * Fine-tuning from a saved model passes neither: it starts a fresh run and a fresh optimizer.
+   */
+  restore(saved: { optimizerState?: AdamaxState; trainingState?: TrainingState }): void {
+    if (saved.optimizerState) this.optimizer.setState(saved.optimizerState, this.names);
+    if (saved.trainingState) this.trainingState = { ...saved.trainingState };
+  }
+
+  /** Trains for the configured epochs (or what remains of them after {@link restore}). */
+  async fit(data: DataStream): Promise<FitResult> {
+    const o = this.options;
+    const history: FitResult['history'] = [];
+    const emit = (e: TrainerEvent) => {
+      if (e.type === 'epoch' || e.type === 'evaluation') history.push(e);
+      o.onEvent?.(e);
+    };
+    const state = this.trainingState;
+    const cursor = new StreamCursor(data, state.seed, state.epoch, state.batchInEpoch);
+    const auxiliary = o.fineTune?.auxiliary
+      ? new StreamCursor(
+          o.fineTune.auxiliary,
+          auxiliarySeed(state.seed),
+          state.auxiliaryPass,
+          state.auxiliaryBatchInPass,
+        )
+      : null;
+    let stepsPerEpoch = o.stepsPerEpoch ?? null;
+    let stepsThisCall = 0;
+    const finish = async (reason: FitResult['reason']): Promise<FitResult> => {
+      await cursor.close();
+      await auxiliary?.close();
+      if (reason === 'finished') state.finished = true;
+      await this.saveIfConfigured(reason === 'finished' ? 'end' : 'abort', emit);
+      return { reason, state: this.state, history };
+    };
+
+    try {
+      const fresh = state.step === 0 && state.epoch === 0 && state.batchInEpoch === 0;
+      if (fresh && (o.evaluateAtStart ?? true)) await this.runEvaluation(emit, -1);
+      while (state.epoch < o.epochs) {
+        if (o.signal?.aborted) return finish('aborted');
+        const epochStart = performance.now();
+        let lossSum = 0;
+        let bpdSum = 0;
+        let counted = 0;
+        for (;;) {
+          const batch = await cursor.next();
+          if (!batch) break;
+          state.batchInEpoch = cursor.batchInPass;
+          const started = performance.now();
+          let auxBatch: TrainingBatch | null = null;
+          if (auxiliary) {
+            auxBatch = await auxiliary.nextCycling();
+            state.auxiliaryBatches += 1;
+            state.auxiliaryPass = auxiliary.pass;
+            state.auxiliaryBatchInPass = auxiliary.batchInPass;
+          }
+          const where = `batch ${state.batchInEpoch - 1} of epoch ${state.epoch}`;
+          const report = this.trainStep(batch, auxBatch, where);
+          state.step += 1;
+          stepsThisCall += 1;
+          if (report.skipped) state.skippedSteps += 1;
+          const seconds = (performance.now() - started) / 1000;
+          // The first step of a call includes kernel setup and heap growth: keep it out of the ETA.
+          if (stepsThisCall > 1) this.trackSpeed(seconds);
+          if (Number.isFinite(report.loss)) {
+            lossSum += report.loss;
+            bpdSum += report.bitsPerDim;
+            counted += 1;
+          }
+          emit({
+            type: 'step',
+            step: state.step,
+            epoch: state.epoch,
+            batchInEpoch: state.batchInEpoch,
+            ...report,
+            imagesPerSecond: (report.examples + report.dropped) / Math.max(seconds, 1e-9),
+            etaSeconds: this.eta(stepsPerEpoch),
+          });
+          if (o.checkpoint?.everySteps && state.step % o.checkpoint.everySteps === 0) {
+            await this.saveIfConfigured('steps', emit);
+          }
+          if (o.signal?.aborted) return finish('aborted');
+        }
+        stepsPerEpoch ??= state.batchInEpoch;
+        emit({
+          type: 'epoch',
+          epoch: state.epoch,
+          step: state.step,
+          meanLoss: counted ? lossSum / counted : Number.NaN,
+          meanBitsPerDim: counted ? bpdSum / counted : Number.NaN,
+          seconds: (performance.now() - epochStart) / 1000,
+        });
+        await cursor.nextPass();
+        state.epoch = cursor.pass;
+        state.batchInEpoch = 0;
+        await this.runEvaluation(emit, state.epoch - 1);
+        const everyEpochs = o.checkpoint?.everyEpochs;
+        if (everyEpochs && state.epoch % everyEpochs === 0 && state.epoch < o.epochs) {
+          await this.saveIfConfigured('epochs', emit);
+        }
+      }
+      return finish('finished');
+    } finally {
+      // On an exception, let the streams' generators run their clean-up.
+      await cursor.close();
+      await auxiliary?.close();
+    }
+  }
+
+  /**
+   * One training step on one batch (with an optional auxiliary batch): forward, backward,
+   * non-finite handling (spec 6.1), update. Takes ownership of tensors in the batches. Public
+   * for custom loops; {@link fit} is the usual entry point.
+   */
+  trainStep(
+    batch: TrainingBatch,
+    auxiliaryBatch: TrainingBatch | null = null,
+    where = 'batch',
+  ): StepReport {
+    const fine = this.options.fineTune;
+    const minFinite = this.options.minFiniteFraction ?? 0.25;
+    const owned: tf.Tensor[] = [];
+    const own = <T extends tf.Tensor>(t: T): T => {
+      owned.push(t);
+      return t;
+    };
+    try {
+      let x = own(batchImages(batch, where));
+      const rawLabels = batchLabels(batch, where);
+      let labels = rawLabels ? own(rawLabels) : undefined;
+      this.checkDims(x, where);
+      const frozen = fine?.frozenModel;
+      let frozenMain: LogProbOutput | undefined;
+      if (frozen && fine?.frozenOnTrainingBatch) {
+        frozenMain = detachedOutput(frozen, x);
+        owned.push(...outputTensors(frozenMain));
+      }
+      let aux: AuxiliaryInputs | undefined;
+      if (auxiliaryBatch) {
+        const ax = own(batchImages(auxiliaryBatch, 'auxiliary batch'));
+        this.checkDims(ax, 'auxiliary batch');
+        const al = batchLabels(auxiliaryBatch, 'auxiliary batch');
+        aux = { x: ax };
+        if (al) aux.labels = own(al);
+        if (frozen) {
+          aux.frozen = detachedOutput(frozen, ax);
+          owned.push(...outputTensors(aux.frozen));
+        }
+      }
+      const total = x.shape[0];
+      for (let attempt = 1; ; attempt++) {
+        const result = this.lossAndGrads(x, labels, frozenMain, aux);
+        const finite = result.nll.filter(Number.isFinite).length;
+        const n = result.nll.length;
+        // Spec 6.1: with some NLLs non-finite but more than a quarter finite, drop the
+        // non-finite examples (and their labels) and recompute on the rest. Per-example
+        // log-densities do not depend on the other examples, so one round normally suffices.
+        if (finite === n || finite <= minFinite * n || attempt > 3) {
+          return this.finishStep(result, total - n, n);
+        }
+        tf.dispose(Object.values(result.grads));
+        const keepIndices = result.nll.flatMap((v, i) => (Number.isFinite(v) ? [i] : []));
+        const keep = own(tf.tensor1d(keepIndices, 'int32'));
+        x = own(tf.gather(x, keep) as tf.Tensor4D);
+        if (labels) labels = own(tf.gather(labels, keep));
+        if (frozenMain) {
+          frozenMain = gatherOutput(frozenMain, keep);
+          owned.push(...outputTensors(frozenMain));
+        }
+      }
+    } finally {
+      tf.dispose(owned);
+      disposeBatch(batch);
+      if (auxiliaryBatch) disposeBatch(auxiliaryBatch);
+    }
+  }
+
+  /** Forward + backward: per-example NLLs, the loss terms, and the gradients by variable name. */
+  private lossAndGrads(
+    x: tf.Tensor4D,
+    labels: tf.Tensor | undefined,
+    frozenMain: LogProbOutput | undefined,
+    aux: AuxiliaryInputs | undefined,
+  ): StepValues {
+    const extras = this.options.fineTune?.extraLosses ?? [];
+    const D = this.model.numDims;
+    const kept: { nll?: tf.Tensor; terms?: tf.Tensor } = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const logP = this.model.logProb(x).logP;
+      const nll = tf.sub(D * LN_256, logP);
+      const nllMean = tf.mean(nll) as tf.Scalar;
+      const ctx: ExtraLossContext = {
+        model: this.model,
+        x,
+        logP,
+        step: this.trainingState.step,
+        epoch: this.trainingState.epoch,
+      };
+      if (labels) ctx.labels = labels;
+      if (frozenMain) ctx.frozen = frozenMain;
+      if (aux) {
+        let auxOutput: LogProbOutput | null = null;
+        ctx.auxiliary = {
+          ...aux,
+          logProb: () => {
+            auxOutput ??= this.model.logProb(aux.x);
+            return auxOutput;
+          },
+        };
+      }
+      const extraValues = extras.map((l) => l.compute(ctx));
+      kept.nll = tf.keep(nll);
+      kept.terms = tf.keep(tf.stack([nllMean, ...extraValues]));
+      return extraValues.reduce<tf.Scalar>((acc, t) => tf.add(acc, t), nllMean);
+    }, Object.values(this.names));
+    const named: Record<string, tf.Tensor> = {};
+    for (const [tfName, g] of Object.entries(grads)) named[this.nameOf.get(tfName)!] = g;
+    const nll = Array.from(kept.nll!.dataSync());
+    const terms = Array.from(kept.terms!.dataSync());
+    const loss = value.dataSync()[0]!;
+    tf.dispose([value, kept.nll!, kept.terms!]);
+    const extra = Object.fromEntries(extras.map((l, i) => [l.name, terms[i + 1]!]));
+    return { nll, loss, nllMean: terms[0]!, extra, grads: named };
+  }
+
+  /** Applies the update unless a gradient is not finite (spec 6.1), then frees the gradients. */
+  private finishStep(result: StepValues, dropped: number, examples: number): StepReport {
+    const grads = Object.values(result.grads);
+    const allFinite =
+      grads.length === 0 ||
+      tf.tidy(() => tf.all(tf.stack(grads.map((g) => tf.all(tf.isFinite(g))))).dataSync()[0] === 1);
+    const learningRate = this.optimizer.currentLearningRate();
+    // A skipped step leaves weights AND optimizer state untouched, as zeroing the gradients
+    // without calling optimizer.step() does in PyTorch.
+    if (allFinite) this.optimizer.applyGradients(this.names, result.grads);
+    tf.dispose(grads);
+    return {
+      loss: result.loss,
+      nll: result.nllMean,
+      bitsPerDim: result.nllMean / (this.model.numDims * Math.LN2),
+      extraLosses: result.extra,
+      examples,
+      dropped,
+      skipped: !allFinite,
+      learningRate,
+    };
+  }
+
+  private checkDims(x: tf.Tensor4D, where: string): void {
+    const [, h, w, c] = x.shape;
+    if (h * w * c !== this.model.numDims) {
+      throw new ConfigError(
+        `${where}: images of ${h}x${w}x${c} = ${h * w * c} dimensions, but the model has ${this.model.numDims}`,
+      );
+    }
+  }
+
+  private trackSpeed(seconds: number): void {
+    this.secondsPerStep =
+      this.secondsPerStep === null ? seconds : 0.9 * this.secondsPerStep + 0.1 * seconds;
+  }
+
+  private eta(stepsPerEpoch: number | null): number | null {
+    if (stepsPerEpoch === null || this.secondsPerStep === null) return null;
+    const { epoch, batchInEpoch } = this.trainingState;
+    const remaining = Math.max(0, (this.options.epochs - epoch) * stepsPerEpoch - batchInEpoch);
+    return remaining * this.secondsPerStep;
+  }
+
+  private async runEvaluation(emit: (e: TrainerEvent) => void, epoch: number): Promise<void> {
+    if (!this.options.evaluate) return;
+    const step = this.trainingState.step;
+    const metrics = await this.options.evaluate({ model: this.model, epoch, step });
+    emit({ type: 'evaluation', epoch, step, metrics });
+  }
+
+  private async saveIfConfigured(
+    reason: Extract<TrainerEvent, { type: 'checkpoint' }>['reason'],
+    emit: (e: TrainerEvent) => void,
+  ): Promise<void> {
+    const c = this.options.checkpoint;
+    if (!c) return;
+    const trainingState = this.state;
+    await saveCheckpoint(c.dir, {
+      model: this.model,
+      optimizer: this.optimizer,
+      trainingState,
+      metadata: {
+        ...c.metadata,
+        training: {
+          ...c.metadata?.training,
+          epochs: this.options.epochs,
+          optimizer: { name: 'adamax', ...this.optimizer.options },
+          minFiniteFraction: this.options.minFiniteFraction ?? 0.25,
+          extraLosses: this.options.fineTune?.extraLosses.map((l) => l.name) ?? [],
+        },
+      },
+    });
+    const { step, epoch } = trainingState;
+    emit({ type: 'checkpoint', dir: c.dir, step, epoch, reason });
+  }
+}
+
+/** The auxiliary batch of a step, with the frozen model's detached output on it. */
+interface AuxiliaryInputs {
+  x: tf.Tensor4D;
+  labels?: tf.Tensor;
+  frozen?: LogProbOutput;
+}
+
+/** Values of one forward + backward pass. */
+interface StepValues {
+  nll: number[];
+  loss: number;
+  nllMean: number;
+  extra: Record<string, number>;
+  grads: Record<string, tf.Tensor>;
+}
+
+/** The auxiliary stream gets its own seed family, so its batches differ from the training stream's. */
+function auxiliarySeed(seed: number): number {
+  return (seed ^ 0x5bd1e995) >>> 0;
+}
+
+/** The frozen model's output on `x`, computed outside any gradient tape (so detached) and kept. */
+function detachedOutput(model: TrainableModel, x: tf.Tensor4D): LogProbOutput {
+  return tf.tidy(() => {
+    const out = model.logProb(x);
+    const kept: LogProbOutput = { logP: tf.keep(out.logP) };
+    if (out.perScale) kept.perScale = out.perScale.map((t) => tf.keep(t));
+    if (out.bitsPerDim) kept.bitsPerDim = tf.keep(out.bitsPerDim);
+    return kept as unknown as tf.TensorContainer;
+  }) as unknown as LogProbOutput;
+}
+
+function gatherOutput(out: LogProbOutput, keep: tf.Tensor1D): LogProbOutput {
+  const g = (t: tf.Tensor1D) => tf.gather(t, keep) as tf.Tensor1D;
+  const result: LogProbOutput = { logP: g(out.logP) };
+  if (out.perScale) result.perScale = out.perScale.map(g);
+  if (out.bitsPerDim) result.bitsPerDim = g(out.bitsPerDim);
+  return result;
+}
+
+function outputTensors(out: LogProbOutput): tf.Tensor[] {
+  return [out.logP, ...(out.perScale ?? []), ...(out.bitsPerDim ? [out.bitsPerDim] : [])];
+}
+
+function checkOptions(o: TrainerOptions): void {
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 0)) {
+    throw new ConfigError(`Trainer: 'epochs' must be an integer >= 0, got ${o.epochs}`);
+  }
+  if (o.seed !== undefined && !Number.isInteger(o.seed)) {
+    throw new ConfigError(`Trainer: 'seed' must be an integer, got ${o.seed}`);
+  }
+  const f = o.minFiniteFraction;
+  if (f !== undefined && !(f >= 0 && f < 1)) {
+    throw new ConfigError(`Trainer: 'minFiniteFraction' must be in [0, 1), got ${f}`);
+  }
+  for (const key of ['everySteps', 'everyEpochs'] as const) {
+    const v = o.checkpoint?.[key];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) {
+      throw new ConfigError(`Trainer: 'checkpoint.${key}' must be an integer > 0, got ${v}`);
+    }
+  }
+  if (o.fineTune?.frozenOnTrainingBatch && !o.fineTune.frozenModel) {
+    throw new ConfigError("Trainer: 'fineTune.frozenOnTrainingBatch' needs 'fineTune.frozenModel'");
+  }
+}
