@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Adamax, AdamaxOptions, AdamaxState } from '../train/adamax.js';
-import type { ModelConfig, ModelFactory, TrainableModel } from '../train/trainable-model.js';
+import type { ModelConfigJson, ModelFactory, TrainableModel } from '../train/trainable-model.js';
 import { type TrainingState, trainingStateProblem } from '../train/training-state.js';
 import {
   type DirectoryFile,
@@ -71,7 +71,7 @@ export interface CheckpointConfig {
   createdAt: string;
   /** tfjs backend the weights were computed on (logProb is reproduced exactly on the same one). */
   backend: string;
-  model: ModelConfig;
+  model: ModelConfigJson;
   preprocessing: Record<string, unknown>;
   training: Record<string, unknown>;
   /** Size and SHA-256 of every other file of the checkpoint. */
@@ -484,10 +484,10 @@ export async function restoreModel<M extends TrainableModel>(
   let model: M | undefined;
   try {
     try {
-      model = factory(checkpoint.config.model);
+      model = factory(checkpoint.config.model, join(checkpoint.dir, CHECKPOINT_FILES.config));
     } catch (cause) {
       throw new CheckpointMismatchError(
-        `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: cannot build a '${checkpoint.config.model.kind}' model from its config: ${(cause as Error).message}`,
+        `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: cannot build a '${checkpoint.config.model.kind}' model from its config (${(cause as Error).message})`,
         { cause },
       );
     }

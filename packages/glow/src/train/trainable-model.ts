@@ -11,8 +11,11 @@ export interface LogProbOutput {
   bitsPerDim?: tf.Tensor1D;
 }
 
-/** A model config as stored in a checkpoint's `config.json`: JSON, with the model `kind`. */
-export interface ModelConfig {
+/**
+ * A model config as stored in a checkpoint's `config.json`: JSON with the model `kind`. Every
+ * config of this package's models (`GlowConfig`, ...) is one.
+ */
+export interface ModelConfigJson {
   kind: string;
   [key: string]: unknown;
 }
@@ -33,10 +36,16 @@ export interface TrainableModel {
   /** The variables the optimizer updates (a subset of {@link variables}). */
   trainableVariables(): tf.Variable[];
   /** JSON description that a factory can rebuild the model from. */
-  getConfig(): ModelConfig;
+  getConfig(): ModelConfigJson;
   /** Releases every variable. */
   dispose(): void;
 }
 
-/** Rebuilds a model with fresh variables from its config (e.g. this package's `createModel`). */
-export type ModelFactory<M extends TrainableModel = TrainableModel> = (config: ModelConfig) => M;
+/**
+ * Rebuilds a model with fresh variables from its config (e.g. this package's `createModel`),
+ * validating it; `source` names where the config came from, for error messages. Declared as a
+ * method type so factories typed for a narrower config (`createModel`) fit.
+ */
+export type ModelFactory<M extends TrainableModel = TrainableModel> = {
+  build(config: ModelConfigJson, source: string): M;
+}['build'];

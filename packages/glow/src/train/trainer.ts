@@ -1,6 +1,7 @@
 import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import { DEFAULT_SEED } from '../model/config.js';
 import { Adamax, type AdamaxOptions, type AdamaxState } from './adamax.js';
 import {
   batchImages,
@@ -12,9 +13,6 @@ import {
 } from './data.js';
 import type { LogProbOutput, TrainableModel } from './trainable-model.js';
 import { initialTrainingState, type TrainingState } from './training-state.js';
-
-/** The seed of spec 6.1 (`np_th_seed`), used when none is given. */
-export const DEFAULT_SEED = 20200610;
 
 /** What an extra loss term sees at each step. Tensors are valid only during `compute`. */
 export interface ExtraLossContext {

@@ -6,7 +6,7 @@ import {
   withDataInit,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LogProbOutput, ModelConfig, TrainableModel } from '../trainable-model.js';
+import type { LogProbOutput, ModelConfigJson, TrainableModel } from '../trainable-model.js';
 
 /** Options of {@link TinyFlow}. */
 export type TinyFlowOptions = {
@@ -110,7 +110,7 @@ export class TinyFlow implements TrainableModel {
 }
 
 /** A factory for {@link TinyFlow} with the `ModelFactory` signature. */
-export function createTinyFlow(config: ModelConfig): TinyFlow {
+export function createTinyFlow(config: ModelConfigJson): TinyFlow {
   if (config.kind !== 'tiny-flow') throw new Error(`unknown model kind '${config.kind}'`);
   return new TinyFlow(config as unknown as TinyFlowOptions);
 }
