@@ -16,7 +16,7 @@ export function encodeIdx(dims: number[], data: Uint8Array, typeCode = 0x08): Ui
 
 /** gzip, as the MNIST files are distributed. */
 export function gzip(bytes: Uint8Array): Uint8Array {
-  return gzipSync(bytes);
+  return new Uint8Array(gzipSync(bytes));
 }
 
 /** Deterministic pseudo-random bytes. */

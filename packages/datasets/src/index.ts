@@ -1,0 +1,94 @@
+// @hierglow/datasets: the public surface, one deliberate flat list.
+
+export {
+  CATALOGUE,
+  type CatalogueEntry,
+  type CatalogueFile,
+  catalogueEntry,
+  findCatalogueEntry,
+  type SystemCopy,
+} from './catalogue.js';
+export { DATA_DIR_ENV_VAR, defaultCacheDir } from './download/cache-dir.js';
+export {
+  type DownloadOptions,
+  type DownloadProgress,
+  download,
+  verifyLocalCopy,
+} from './download/download.js';
+// Errors
+export {
+  ChecksumMismatchError,
+  CorruptDatasetError,
+  DatasetError,
+  DatasetNotFoundError,
+  DownloadError,
+  InvalidArgumentError,
+  UnknownFormatError,
+} from './errors.js';
+// Format readers (openDataset picks one by itself; these give full control)
+export {
+  type CifarOptions,
+  type CifarVariant,
+  openCifarFile,
+  openCifarFolder,
+} from './formats/cifar.js';
+export {
+  HIERGLOW_FORMAT_VERSION,
+  HierglowDatasetWriter,
+  type HierglowHeader,
+  type HierglowWriterOptions,
+  openHierglowDataset,
+  readHierglowHeader,
+  verifyHierglowChecksum,
+  writeHierglowDataset,
+} from './formats/hierglow-format.js';
+export { type IdxOptions, openIdxDataset } from './formats/idx.js';
+export {
+  type ImageFolderOptions,
+  openImageFolder,
+  type ResizePolicy,
+} from './formats/image-folder.js';
+export {
+  type MatFile,
+  type MatVariable,
+  readMatFile,
+  readMatNumeric,
+} from './formats/matlab-v5.js';
+export { openSvhnMat, type SvhnOptions } from './formats/svhn.js';
+export {
+  openTinyImages,
+  parseTinyExclusionList,
+  selectTinyChunks,
+  TINY_IMAGES,
+  type TinyChunkSelection,
+  type TinyImagesOptions,
+} from './formats/tiny-images.js';
+// The dataset abstraction and generic views
+export type { ImageBatch, ImageDataset, Provenance } from './image-dataset.js';
+// Randomness
+export { NumpyRandomState } from './numpy-random-state.js';
+// Opening datasets by name or path; the catalogue; downloads
+export { type OpenDatasetOptions, openDataset, verifyDatasetFolder } from './open-dataset.js';
+export {
+  type Batch,
+  type BatchIteratorOptions,
+  type BatchPosition,
+  batchIterator,
+  evalBatches,
+  stepsPerEpoch,
+} from './pipeline/batches.js';
+// Pipeline: spec 2 transforms and batches
+export { GREY_WEIGHTS, rgbToGreyBytes } from './pipeline/grey.js';
+export { resizeBilinearPil } from './pipeline/resize-bilinear.js';
+export { batchToTensor } from './pipeline/to-tensor.js';
+export {
+  type NoiseMode,
+  type SpecDatasetName,
+  specTransform,
+  type TransformMode,
+  type TransformOptions,
+  transformBatch,
+  transformShape,
+} from './pipeline/transforms.js';
+export { createRng, deriveSeed, type Rng, randomPermutation } from './rng.js';
+export { concatDatasets, type InMemoryImages, inMemoryDataset, subsetDataset } from './views.js';

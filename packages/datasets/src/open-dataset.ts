@@ -1,0 +1,300 @@
+import { access, readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { CATALOGUE, type CatalogueEntry, findCatalogueEntry } from './catalogue.js';
+import { defaultCacheDir } from './download/cache-dir.js';
+import {
+  CorruptDatasetError,
+  DatasetNotFoundError,
+  InvalidArgumentError,
+  UnknownFormatError,
+} from './errors.js';
+import {
+  cifarVariantFromName,
+  detectCifarFolder,
+  openCifarFile,
+  openCifarFolder,
+} from './formats/cifar.js';
+import { isGzip } from './formats/file-bytes.js';
+import { looksLikeHierglow, openHierglowDataset } from './formats/hierglow-format.js';
+import { findIdxSplit, listIdxImageFiles, looksLikeIdx, openIdxDataset } from './formats/idx.js';
+import {
+  IMAGE_EXTENSIONS,
+  type ImageFolderOptions,
+  listImageFiles,
+  openImageFolder,
+} from './formats/image-folder.js';
+import { looksLikeMatV5 } from './formats/matlab-v5.js';
+import { openSvhnMat } from './formats/svhn.js';
+import { openTinyImages, type TinyImagesOptions } from './formats/tiny-images.js';
+import type { ImageDataset } from './image-dataset.js';
+import { FileRecordStore } from './record-store.js';
+
+/** Options of {@link openDataset}. */
+export interface OpenDatasetOptions {
+  /** 'train' (default), 'test', or another split the format has ('extra' for SVHN, 'validation'...). */
+  split?: string;
+  /** Where downloaded datasets live (default: `defaultCacheDir()`). */
+  cacheDir?: string;
+  /** Download a catalogue dataset that is not found locally (default false). */
+  download?: boolean;
+  /** Folders holding several IDX datasets (EMNIST): the file prefix, e.g. 'emnist-letters-'. */
+  variant?: string;
+  /** CIFAR-100: fine (default) or coarse labels. */
+  labelKind?: 'fine' | 'coarse';
+  /** Options for `tiny_images.bin`. */
+  tiny?: TinyImagesOptions;
+  /** Options for folders of PNG/JPEG images. */
+  folder?: ImageFolderOptions;
+  /** Catalogue for name lookups (default: the built-in one). */
+  catalogue?: readonly CatalogueEntry[];
+}
+
+/**
+ * Opens a dataset named by catalogue name ('fashion-mnist', 'cifar10', ...) or by path to a
+ * file or folder, detecting the format: hierglow `.hgds`, IDX (raw or .gz), CIFAR binary, SVHN
+ * `.mat`, `tiny_images.bin`, or a folder of PNG/JPEG images.
+ *
+ * A name is looked for in its system copy (e.g. Debian's `/usr/share/datasets/fashion-mnist`)
+ * and in the cache folder; with `download: true` it is fetched when missing.
+ *
+ * @example
+ * const test = await openDataset('fashion-mnist', { split: 'test' });
+ * const mine = await openDataset('/data/general/train.hgds');
+ */
+export async function openDataset(
+  nameOrPath: string,
+  options: OpenDatasetOptions = {},
+): Promise<ImageDataset> {
+  const catalogue = options.catalogue ?? CATALOGUE;
+  const entry = findCatalogueEntry(nameOrPath, catalogue);
+  if (entry && !(await pathExists(nameOrPath))) return openCatalogueDataset(entry, options);
+  if (!(await pathExists(nameOrPath))) {
+    if (!/[/\\.]/.test(nameOrPath)) {
+      throw new DatasetNotFoundError(
+        `'${nameOrPath}' is neither a catalogue dataset (${catalogue.map((c) => c.name).join(', ')}) nor an existing path`,
+      );
+    }
+    throw new DatasetNotFoundError(`${nameOrPath} does not exist; check the path`);
+  }
+  const info = await stat(nameOrPath);
+  return info.isDirectory() ? openFolder(nameOrPath, options) : openFile(nameOrPath, options);
+}
+
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens a catalogue dataset from its system copy or cache folder (downloading if asked). */
+async function openCatalogueDataset(
+  entry: CatalogueEntry,
+  options: OpenDatasetOptions,
+): Promise<ImageDataset> {
+  const split = options.split ?? 'train';
+  if (!(split in entry.splits)) {
+    throw new InvalidArgumentError(
+      `${entry.name} has the splits ${Object.keys(entry.splits).join(', ')}, not '${split}'`,
+    );
+  }
+  if (entry.unavailable) {
+    throw new DatasetNotFoundError(`${entry.name}: ${entry.unavailable}`);
+  }
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const candidates = [
+    ...(entry.systemCopies ?? []).map((c) => c.dir),
+    join(cacheDir, entry.cacheFolder ?? entry.name),
+  ];
+  for (const dir of candidates) {
+    if (await hasSplitFiles(entry, dir, split)) return openEntryFolder(entry, dir, split, options);
+  }
+  if (options.download) {
+    const { download } = await import('./download/download.js');
+    const dir = await download(entry.name, {
+      cacheDir,
+      splits: [split],
+      catalogue: options.catalogue ?? CATALOGUE,
+      verify: false,
+    });
+    return openEntryFolder(entry, dir, split, options);
+  }
+  throw new DatasetNotFoundError(
+    `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')}); run download('${entry.name}', { cacheDir }) or pass { download: true }${entry.systemCopies?.length ? `, or install the Debian package ${entry.systemCopies.map((c) => c.package).join(' / ')}` : ''}`,
+  );
+}
+
+async function hasSplitFiles(entry: CatalogueEntry, dir: string, split: string): Promise<boolean> {
+  try {
+    switch (entry.format) {
+      case 'idx':
+        return (
+          await listIdxImageFiles(entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir)
+        ).some((f) => f.prefix === entry.idx?.prefix && f.split === split);
+      case 'cifar10':
+      case 'cifar100':
+        return (await detectCifarFolder(dir))?.variant === entry.format;
+      case 'svhn-mat':
+        return await pathExists(join(dir, `${split}_32x32.mat`));
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function openEntryFolder(
+  entry: CatalogueEntry,
+  dir: string,
+  split: string,
+  options: OpenDatasetOptions,
+): Promise<ImageDataset> {
+  const details = { catalogue: entry.name, split };
+  let ds: ImageDataset;
+  switch (entry.format) {
+    case 'idx': {
+      const idxDir = entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir;
+      const path = await findIdxSplit(idxDir, split, entry.idx?.prefix);
+      ds = await openIdxDataset(path, {
+        transpose: entry.idx?.transpose ?? false,
+        labelOffset: entry.idx?.labelOffset ?? 0,
+        numClasses: entry.numClasses,
+        ...(entry.classNames ? { classNames: entry.classNames } : {}),
+        details,
+      });
+      break;
+    }
+    case 'cifar10':
+    case 'cifar100':
+      ds = await openCifarFolder(dir, split, {
+        ...(options.labelKind ? { labelKind: options.labelKind } : {}),
+        ...(entry.classNames ? { classNames: entry.classNames } : {}),
+        details,
+      });
+      break;
+    case 'svhn-mat':
+      ds = await openSvhnMat(join(dir, `${split}_32x32.mat`), { details });
+      break;
+    default:
+      throw new InvalidArgumentError(`${entry.name} cannot be opened by name; pass its path`);
+  }
+  const expected = entry.splits[split];
+  const [h, w, c] = entry.shape;
+  if (ds.count !== expected || ds.height !== h || ds.width !== w || ds.channels !== c) {
+    await ds.close();
+    throw new CorruptDatasetError(
+      `${ds.description}: holds ${ds.count} images of ${ds.height}x${ds.width}x${ds.channels} but ${entry.name} ${split} has ${expected} of ${h}x${w}x${c}; the files are incomplete or belong to another dataset`,
+    );
+  }
+  return ds;
+}
+
+/**
+ * Opens each split of a downloaded catalogue dataset and checks its image count and shape
+ * (`download` calls this; useful to check a copy made by other means).
+ */
+export async function verifyDatasetFolder(
+  entry: CatalogueEntry,
+  dir: string,
+  splits: string[],
+): Promise<void> {
+  for (const split of splits) {
+    const ds = await openEntryFolder(entry, dir, split, {});
+    await ds.close();
+  }
+}
+
+/** Splits that hierglow's own files use inside a folder (`<split>.hgds`). */
+const HGDS_EXT = '.hgds';
+
+async function openFolder(dir: string, options: OpenDatasetOptions): Promise<ImageDataset> {
+  const split = options.split ?? 'train';
+  const names = await readdir(dir);
+  if (names.includes(`${split}${HGDS_EXT}`))
+    return openHierglowDataset(join(dir, `${split}${HGDS_EXT}`));
+  if (names.some((n) => n.endsWith(HGDS_EXT))) {
+    throw new DatasetNotFoundError(
+      `${dir}: no ${split}${HGDS_EXT} here (found ${names.filter((n) => n.endsWith(HGDS_EXT)).join(', ')})`,
+    );
+  }
+  const idx = await listIdxImageFiles(dir);
+  if (idx.length > 0) {
+    const path = await findIdxSplit(dir, split, options.variant);
+    const prefix = idx.find((f) => f.path === path)!.prefix;
+    const emnist = prefix.startsWith('emnist-');
+    return openIdxDataset(path, {
+      transpose: emnist,
+      labelOffset: prefix === 'emnist-letters-' ? -1 : 0,
+      details: { split },
+    });
+  }
+  if (await detectCifarFolder(dir)) {
+    return openCifarFolder(dir, split, {
+      ...(options.labelKind ? { labelKind: options.labelKind } : {}),
+    });
+  }
+  if (names.includes(`${split}_32x32.mat`))
+    return openSvhnMat(join(dir, `${split}_32x32.mat`), { details: { split } });
+  if (names.includes('tiny_images.bin'))
+    return openTinyImages(join(dir, 'tiny_images.bin'), options.tiny);
+  const sub = join(dir, split);
+  if (
+    names.includes(split) &&
+    (await stat(sub)).isDirectory() &&
+    (await listImageFiles(sub)).length > 0
+  ) {
+    return openImageFolder(sub, { ...options.folder, details: { split } });
+  }
+  if ((await listImageFiles(dir)).length > 0) return openImageFolder(dir, options.folder);
+  throw new UnknownFormatError(
+    `${dir}: no dataset recognised in this folder (looked for *.hgds, IDX *-images-idx3-ubyte[.gz], CIFAR *.bin, SVHN *_32x32.mat, tiny_images.bin, ${IMAGE_EXTENSIONS.join('/')} images)`,
+  );
+}
+
+async function openFile(path: string, options: OpenDatasetOptions): Promise<ImageDataset> {
+  const store = await FileRecordStore.open(path);
+  const head = new Uint8Array(Math.min(store.size, 132));
+  try {
+    await store.read(0, head.length, head, 0);
+  } finally {
+    await store.close();
+  }
+  if (looksLikeHierglow(head)) return openHierglowDataset(path);
+  if (looksLikeMatV5(head)) return openSvhnMat(path);
+  const name = basename(path);
+  if (isGzip(head)) {
+    if (/\.(tar\.gz|tgz)$/.test(name)) {
+      throw new UnknownFormatError(
+        `${path} is a tar archive; extract it and pass the folder (or use download())`,
+      );
+    }
+    return openIdxForPath(path);
+  }
+  if (looksLikeIdx(head)) return openIdxForPath(path);
+  const cifar = cifarVariantFromName(path);
+  if (cifar)
+    return openCifarFile(path, cifar, {
+      ...(options.labelKind ? { labelKind: options.labelKind } : {}),
+    });
+  if (name === 'tiny_images.bin') return openTinyImages(path, options.tiny);
+  if ((IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase())) {
+    throw new UnknownFormatError(
+      `${path} is a single image; pass the folder that holds the images`,
+    );
+  }
+  throw new UnknownFormatError(
+    `${path}: unrecognised format; supported files are hierglow .hgds, IDX (*-idx3-ubyte, .gz), CIFAR data_batch_N.bin/test_batch.bin/train.bin/test.bin, SVHN *.mat (v5) and tiny_images.bin`,
+  );
+}
+
+function openIdxForPath(path: string): Promise<ImageDataset> {
+  const name = basename(path);
+  const emnist = name.startsWith('emnist-');
+  return openIdxDataset(path, {
+    transpose: emnist,
+    labelOffset: name.startsWith('emnist-letters-') ? -1 : 0,
+  });
+}
