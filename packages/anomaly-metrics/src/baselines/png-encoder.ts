@@ -28,7 +28,7 @@ const IDAT_CHUNK = 8192;
  *
  * @example
  * const png = encodePng(new Uint8Array(32 * 32 * 3), { height: 32, width: 32, channels: 3 });
- * png.length; // bytes of the file; a flat image compresses to well under 100 bytes
+ * png.length; // 82: an all-black image is mostly PNG overhead
  */
 export function encodePng(pixels: ArrayLike<number>, size: ImageSize): Uint8Array {
   const { height, width, channels } = size;
