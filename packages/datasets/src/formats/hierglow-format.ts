@@ -349,22 +349,7 @@ export class HierglowDatasetWriter {
 
   /** Appends images (NHWC bytes, a whole number of images) and their labels. */
   async append(pixels: Uint8Array, labels?: ArrayLike<number>): Promise<void> {
-    const n = this.checkImages(pixels, labels);
-    const start = this.appendNext;
-    if (start + n > this.header.count) {
-      throw new InvalidArgumentError(
-        `${this.file.path}: appending ${n} images would exceed the declared count ${this.header.count}`,
-      );
-    }
-    await this.file.handle.write(
-      pixels,
-      0,
-      pixels.length,
-      this.header.bodyOffset + start * this.imageBytes,
-    );
-    if (this.sequential) this.hash.update(pixels);
-    this.mark(start, n, labels);
-    this.appendNext += n;
+    await this.writeAt(this.appendNext, pixels, labels);
   }
 
   /** Writes images at `index`, `index+1`, ... (any order; each index exactly once). */
@@ -372,19 +357,21 @@ export class HierglowDatasetWriter {
     const n = this.checkImages(pixels, labels);
     if (!Number.isInteger(index) || index < 0 || index + n > this.header.count) {
       throw new InvalidArgumentError(
-        `${this.file.path}: writeAt(${index}) of ${n} images is outside [0, ${this.header.count})`,
+        `${this.file.path}: writing ${n} images at ${index} is outside the declared count ${this.header.count}`,
       );
     }
+    // Book-keeping happens before the write is awaited, so concurrent callers see a consistent
+    // order: the running hash is only valid while images arrive strictly in index order.
+    this.mark(index, n, labels);
     if (index !== this.appendNext) this.sequential = false;
+    if (this.sequential) this.hash.update(pixels);
+    this.appendNext = index + n;
     await this.file.handle.write(
       pixels,
       0,
       pixels.length,
       this.header.bodyOffset + index * this.imageBytes,
     );
-    if (this.sequential) this.hash.update(pixels);
-    this.mark(index, n, labels);
-    this.appendNext = index + n;
   }
 
   private checkImages(pixels: Uint8Array, labels?: ArrayLike<number>): number {
@@ -405,7 +392,6 @@ export class HierglowDatasetWriter {
   private mark(start: number, n: number, labels?: ArrayLike<number>): void {
     for (let i = 0; i < n; i++) {
       if (this.written[start + i]) {
-        this.sequential = false;
         throw new InvalidArgumentError(`${this.file.path}: image ${start + i} was written twice`);
       }
       this.written[start + i] = 1;
