@@ -29,7 +29,7 @@ async function photo(
 describe('planCrops', () => {
   it('draws log-uniform square sides within the photo, uniform positions and fair flips', () => {
     const photos = [{ width: 1024, height: 512 }];
-    const plan = planCrops(photos, [0], 20000, 32, createRng(1));
+    const plan = planCrops(photos, [[0]], 20000, 32, createRng(1));
     let flips = 0;
     const logBins = new Array(4).fill(0);
     for (const c of plan) {
@@ -43,6 +43,12 @@ describe('planCrops', () => {
     }
     expect(flips / plan.length).toBeCloseTo(0.5, 1);
     for (const b of logBins) expect(b / plan.length).toBeCloseTo(0.25, 1);
+  });
+
+  it('weighs groups equally, whatever their photo count', () => {
+    const photos = Array.from({ length: 11 }, () => ({ width: 64, height: 64 }));
+    const plan = planCrops(photos, [[0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], 10000, 32, createRng(2));
+    expect(plan.filter((c) => c.photo === 0).length / plan.length).toBeCloseTo(0.5, 1);
   });
 });
 

@@ -11,6 +11,7 @@ import { createRng, deriveSeed, type Rng, randomPermutation } from '../rng.js';
 /**
  * Builds a "general natural image" dataset, a substitute for 80 Million Tiny Images (spec 2.3,
  * data-sources.md §2), from any photographs:
+ * - every crop comes from a uniformly drawn photo group, then a uniformly drawn photo in it;
  * - every crop is square, its side log-uniform between the output size and the photo's
  *   shorter side, placed uniformly, flipped horizontally with probability ½;
  * - crops are downsampled with an antialiasing filter (sharp's lanczos3 by default) to
@@ -93,19 +94,22 @@ export interface CropPlan {
 }
 
 /**
- * Plans `count` crops over `photos` (each drawn uniformly): side = round(exp(U(ln size,
- * ln shortSide))), position uniform over the valid range, flip with probability ½.
+ * Plans `count` crops: a group drawn uniformly, then one of its photos uniformly (so 55 face
+ * crops of one person weigh as much as one landscape); side = round(exp(U(ln size,
+ * ln shortSide))); position uniform over the valid range; flip with probability ½.
+ * `groups` lists photo indices per group.
  */
 export function planCrops(
   photos: ReadonlyArray<{ width: number; height: number }>,
-  candidates: readonly number[],
+  groups: ReadonlyArray<readonly number[]>,
   count: number,
   size: number,
   rng: Rng,
 ): CropPlan[] {
   const plan: CropPlan[] = [];
   for (let k = 0; k < count; k++) {
-    const photo = candidates[rng.int(candidates.length)]!;
+    const members = groups[rng.int(groups.length)]!;
+    const photo = members[rng.int(members.length)]!;
     const { width, height } = photos[photo]!;
     const short = Math.min(width, height);
     const logSide = Math.log(size) + rng.uniform() * (Math.log(short) - Math.log(size));
@@ -184,10 +188,13 @@ export async function buildGeneralDataset(
   };
   for (const split of ['train', 'validation'] as const) {
     const count = split === 'train' ? trainCount : validationCount;
-    const candidates = usable.filter((i) => photos[i]!.split === split);
+    const inSplit = usable.filter((i) => photos[i]!.split === split);
+    const byGroup = [...new Set(inSplit.map((i) => photos[i]!.group))]
+      .sort()
+      .map((g) => inSplit.filter((i) => photos[i]!.group === g));
     const plan = planCrops(
       photos,
-      candidates,
+      byGroup,
       count,
       size,
       createRng(deriveSeed(seed, STREAM[split])),
@@ -301,7 +308,7 @@ async function writeSplit(
         size,
         channels,
         kernel,
-        crop: 'square, side log-uniform in [size, shorter side], uniform position, horizontal flip p=0.5',
+        crop: 'group uniform, photo uniform within it; square, side log-uniform in [size, shorter side], uniform position, horizontal flip p=0.5',
         grey:
           channels === 1 ? `floor(${GREY_WEIGHTS.join('·R + ')}·B) after downsampling RGB` : null,
         labels: 'index of the source photo in `photos`',
