@@ -54,7 +54,13 @@ async function measure(name, dataset, transform, consumerMs = 0) {
   let waited = 0;
   const start = performance.now();
   let t = start;
-  for await (const b of batchIterator(dataset, { batchSize: BATCH, seed: 1, transform, epochs: Infinity, prefetch: 4 })) {
+  for await (const b of batchIterator(dataset, {
+    batchSize: BATCH,
+    seed: 1,
+    transform,
+    epochs: Infinity,
+    prefetch: 4,
+  })) {
     const now = performance.now();
     if (batches > 0) waited += now - t; // time the consumer waited for this batch
     if (b.x.length !== BATCH * 32 * 32 * b.shape[3]) throw new Error('bad batch');
@@ -79,7 +85,13 @@ try {
   const rows = [];
   if (existsSync('/usr/share/datasets/fashion-mnist')) {
     const fashion = await openDataset('fashion-mnist', { split: 'train' });
-    rows.push(await measure('fashion-mnist, memory, 28->32 + translate + noise', fashion, specTransform('fashion-mnist', 'train')));
+    rows.push(
+      await measure(
+        'fashion-mnist, memory, 28->32 + translate + noise',
+        fashion,
+        specTransform('fashion-mnist', 'train'),
+      ),
+    );
     await fashion.close();
   }
   const grey = join(dir, 'grey.hgds');
@@ -87,11 +99,25 @@ try {
   await makeRandomFile(grey, 100_000, 1);
   await makeRandomFile(rgb, 100_000, 3);
   const g = await openHierglowDataset(grey);
-  rows.push(await measure('grey .hgds on disk, shuffled, translate + noise', g, specTransform('tiny-grey', 'train')));
-  rows.push(await measure('  same, consumer busy 20 ms/batch', g, specTransform('tiny-grey', 'train'), 20));
+  rows.push(
+    await measure(
+      'grey .hgds on disk, shuffled, translate + noise',
+      g,
+      specTransform('tiny-grey', 'train'),
+    ),
+  );
+  rows.push(
+    await measure('  same, consumer busy 20 ms/batch', g, specTransform('tiny-grey', 'train'), 20),
+  );
   await g.close();
   const c = await openHierglowDataset(rgb);
-  rows.push(await measure('RGB .hgds on disk (64x32x32x3), translate + flip + noise', c, specTransform('tiny', 'train')));
+  rows.push(
+    await measure(
+      'RGB .hgds on disk (64x32x32x3), translate + flip + noise',
+      c,
+      specTransform('tiny', 'train'),
+    ),
+  );
   await c.close();
   console.table(rows);
   console.log(`node ${process.version}, ${seconds} s per case, batch ${BATCH}, prefetch 4`);
