@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
 import './register-gradients.js';
+import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
 
 /** Backends hierglow knows how to load. `wasm` is the default. */
 export type BackendName = 'wasm' | 'cpu' | 'node' | 'gpu';
@@ -69,18 +70,39 @@ function loadBackendPackage(name: BackendName): void {
   }
 }
 
+/** Options of {@link selectBackend}. */
+export interface SelectBackendOptions {
+  /**
+   * wasm only: size of the thread pool. Default `HIERGLOW_WASM_THREADS`, else the number of
+   * logical CPUs (max 8). 1 uses the single-threaded SIMD binary. If the threaded binary fails to
+   * start, hierglow falls back to one thread and `backendInfo().threads` says so.
+   */
+  threads?: number;
+}
+
+let wasmThreadsFallbackReason: string | null = null;
+
 /**
  * Loads and activates a tfjs backend. With no argument, reads `HIERGLOW_BACKEND`, defaulting
  * to `wasm`. Optional backends (`node`, `gpu`) are imported lazily; a missing one raises a
  * {@link BackendUnavailableError} that says what to install.
  *
+ * The wasm backend is initialised once per process; later calls switch back to it with the
+ * thread count it started with.
+ *
  * @example
  * await selectBackend('cpu');
  */
-export async function selectBackend(name?: string): Promise<BackendInfo> {
+export async function selectBackend(
+  name?: string,
+  options: SelectBackendOptions = {},
+): Promise<BackendInfo> {
   const backend = resolveBackendName(name);
   loadBackendPackage(backend);
-  const ok = await tf.setBackend(TFJS_NAME[backend]);
+  const ok =
+    backend === 'wasm'
+      ? await setWasmBackend(options.threads ?? defaultWasmThreads())
+      : await tf.setBackend(TFJS_NAME[backend]);
   if (!ok) {
     throw new BackendUnavailableError(
       `Backend '${backend}' was found but failed to initialise (tf.setBackend returned false).`,
@@ -95,6 +117,66 @@ export async function selectBackend(name?: string): Promise<BackendInfo> {
   return backendInfo();
 }
 
+async function setWasmBackend(threads: number): Promise<boolean> {
+  const alreadyInitialised = tf.engine().registry.wasm !== undefined;
+  if (alreadyInitialised || threads <= 1) {
+    if (!alreadyInitialised) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    return tf.setBackend('wasm');
+  }
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as { setThreadsCount(n: number): void };
+  let restore: (() => void) | null = null;
+  try {
+    restore = installWasmThreadShim(threads);
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    wasm.setThreadsCount(threads);
+    const quiet = silenceTfjsWarnings();
+    let ok: boolean;
+    try {
+      ok = await tf.setBackend('wasm');
+    } finally {
+      quiet();
+    }
+    if (ok) {
+      unrefPthreadWorkers();
+      return true;
+    }
+    wasmThreadsFallbackReason = 'the threaded wasm binary failed to initialise';
+  } catch (e) {
+    wasmThreadsFallbackReason = `the threaded wasm binary could not be prepared: ${(e as Error).message}`;
+  } finally {
+    restore?.();
+  }
+  // Clean fallback: the single-threaded SIMD binary needs none of the above.
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setThreadsCount(1);
+  return tf.setBackend('wasm');
+}
+
+/**
+ * Emscripten refs the workers that run XNNPACK's pool threads, so a Node process would never exit
+ * on its own. The pool lives as long as the process; nothing needs them to keep it alive.
+ */
+function unrefPthreadWorkers(): void {
+  const module = (tf.backend() as unknown as { wasm?: { PThread?: PThreadRegistry } }).wasm;
+  const registry = module?.PThread;
+  if (!registry) return;
+  for (const worker of [...registry.runningWorkers, ...registry.unusedWorkers]) worker.unref?.();
+}
+
+interface PThreadRegistry {
+  runningWorkers: { unref?: () => void }[];
+  unusedWorkers: { unref?: () => void }[];
+}
+
+/** tfjs logs a failed backend initialisation as a warning; we report it through backendInfo. */
+function silenceTfjsWarnings(): () => void {
+  const warn = console.warn;
+  console.warn = () => {};
+  return () => {
+    console.warn = warn;
+  };
+}
+
 /** What is running now: backend, SIMD, threads and the versions of the tfjs packages. */
 export interface BackendInfo {
   /** hierglow's name for the active backend, or tfjs' name when it is not one of ours. */
@@ -105,6 +187,8 @@ export interface BackendInfo {
   simd: boolean | null;
   /** wasm only: number of threads of the wasm thread pool (1 = single-threaded). */
   threads: number | null;
+  /** wasm only: why the threaded binary is not in use although more threads were asked for. */
+  threadsFallbackReason: string | null;
   versions: Record<string, string>;
 }
 
@@ -120,7 +204,8 @@ export function backendInfo(): BackendInfo {
   const tfjsBackend = tf.getBackend();
   const ours = (Object.keys(TFJS_NAME) as BackendName[]).find((k) => TFJS_NAME[k] === tfjsBackend);
   let backend: string = ours ?? tfjsBackend;
-  if (tfjsBackend === 'tensorflow') backend = packageVersion('@tensorflow/tfjs-node-gpu') ? 'gpu' : 'node';
+  if (tfjsBackend === 'tensorflow')
+    backend = packageVersion('@tensorflow/tfjs-node-gpu') ? 'gpu' : 'node';
   let simd: boolean | null = null;
   let threads: number | null = null;
   if (tfjsBackend === 'wasm') {
@@ -140,5 +225,12 @@ export function backendInfo(): BackendInfo {
     if (v) versions[pkg] = v;
   }
   versions.node = process.versions.node;
-  return { backend, tfjsBackend, simd, threads, versions };
+  return {
+    backend,
+    tfjsBackend,
+    simd,
+    threads,
+    threadsFallbackReason: tfjsBackend === 'wasm' ? wasmThreadsFallbackReason : null,
+    versions,
+  };
 }

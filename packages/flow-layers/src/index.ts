@@ -24,6 +24,21 @@ export {
   withDataInit,
 } from './bijector.js';
 export { ActNorm, type ActNormOptions, isDataInitialised } from './bijectors/act-norm.js';
+export { Chain } from './bijectors/chain.js';
+export { AdditiveCoupling, AffineCoupling, type CouplingOptions } from './bijectors/coupling.js';
+export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
+export { Invert } from './bijectors/invert.js';
+export {
+  flattenNchw,
+  type LevelShapes,
+  type LevelsResult,
+  MultiScale,
+  type MultiScaleOptions,
+  unflattenNchw,
+} from './bijectors/multi-scale.js';
+export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
+export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
+export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
 export * from './errors.js';
 export {
   invert,
@@ -33,35 +48,20 @@ export {
   matMulSquare,
   qrOrthogonal,
 } from './linalg.js';
-export { type ConvPadding, conv2d } from './ops/conv2d.js';
-export { matMul } from './ops/matmul.js';
-export { createRng, type Rng, randomPermutation } from './rng.js';
-export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
-export { AdditiveCoupling, AffineCoupling, type CouplingOptions } from './bijectors/coupling.js';
+export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
 export {
   type CouplingNet,
   type CouplingNetConfig,
   couplingNetFromConfig,
   registerCouplingNet,
 } from './nets/coupling-net.js';
-export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
 export { DenseCouplingNet, type DenseCouplingNetOptions } from './nets/dense-coupling-net.js';
-export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
-export { Invert } from './bijectors/invert.js';
-export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
-export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
-export { Chain } from './bijectors/chain.js';
+export { type ConvPadding, conv2d } from './ops/conv2d.js';
+export { matMul } from './ops/matmul.js';
 export {
   type Dequantization,
   PIXEL_BIN_WIDTH,
   type PixelsToInputOptions,
   pixelsToInput,
 } from './preprocess.js';
-export {
-  flattenNchw,
-  type LevelShapes,
-  type LevelsResult,
-  MultiScale,
-  type MultiScaleOptions,
-  unflattenNchw,
-} from './bijectors/multi-scale.js';
+export { createRng, type Rng, randomPermutation } from './rng.js';
