@@ -158,7 +158,7 @@ function validateHeader(
     end = labels.offset + count * (labels.dtype === 'int32' ? 4 : 1);
   }
   const c = h.checksum as Record<string, unknown> | undefined;
-  if (!c || c.algorithm !== 'sha256' || !isCount(c.offset, end))
+  if (c?.algorithm !== 'sha256' || !isCount(c.offset, end))
     bad('checksum is missing or overlaps the data');
   const checksumOffset = (c as { offset: number }).offset;
   const p = h.provenance as Record<string, unknown> | undefined;

@@ -62,7 +62,7 @@ function axisTaps(inSize: number, outSize: number): AxisTaps {
 
 function clip8(v: number): number {
   const s = v >> PRECISION_BITS;
-  return s < 0 ? 0 : s > 255 ? 255 : s;
+  return Math.min(255, Math.max(0, s));
 }
 
 /**

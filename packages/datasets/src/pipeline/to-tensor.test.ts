@@ -7,9 +7,10 @@ describe('batchToTensor', () => {
     // tfjs itself is not a dependency of this package; record what a tfjs module would receive.
     const calls: unknown[][] = [];
     const fakeTf = {
-      tensor4d: ((...args: unknown[]) => (
-        calls.push(args), 'tensor'
-      )) as unknown as typeof tensor4d,
+      tensor4d: ((...args: unknown[]) => {
+        calls.push(args);
+        return 'tensor';
+      }) as unknown as typeof tensor4d,
     };
     const x = Float32Array.from({ length: 6 }, (_, i) => i / 16 - 0.5);
     const t = batchToTensor(
