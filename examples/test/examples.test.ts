@@ -1,0 +1,25 @@
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const here = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Runs an example the way the README says, under plain node, and returns its stdout. */
+function runExample(file: string, args: string[]): string {
+  return execFileSync(process.execPath, [join(here, file), ...args], {
+    cwd: here,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+}
+
+describe('examples run as documented', () => {
+  it('fit-2d-flow.mjs trains a flow whose held-out likelihood improves', () => {
+    const out = runExample('fit-2d-flow.mjs', ['--steps', '150']);
+    const m = /held-out log-likelihood: (-?[\d.]+) -> (-?[\d.]+)/.exec(out);
+    expect(m, out).not.toBeNull();
+    const [before, after] = [Number(m![1]), Number(m![2])];
+    expect(after).toBeGreaterThan(before + 0.3);
+  });
+});
