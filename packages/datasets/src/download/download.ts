@@ -1,19 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import {
-  access,
-  mkdir,
-  open,
-  readFile,
-  rename,
-  rm,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { access, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { writeFileAtomic } from '../atomic-file.js';
 import {
   CATALOGUE,
   type CatalogueEntry,
@@ -120,7 +111,7 @@ async function unpack(file: CatalogueFile, archive: string, folder: string): Pro
       folder,
       (n) => !file.members || file.members.some((m) => n.includes(m)),
     );
-  await writeFile(marker, new Date().toISOString());
+  await writeFileAtomic(marker, new Date().toISOString());
 }
 
 /** Runs `fn` holding an exclusive lock file; a lock left by a dead process is taken over. */

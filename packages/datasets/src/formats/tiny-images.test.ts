@@ -3,6 +3,7 @@ import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptDatasetError } from '../errors.js';
+import { expectCleanFailureOrSuccess, mutations } from '../test-support/fuzz.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
 import {
   openTinyImages,
@@ -44,6 +45,15 @@ describe('Tiny Images chunk selection (spec 2.3)', () => {
     expect(() => parseTinyExclusionList('12\nabc\n', 'cifar_indexes')).toThrow(
       /cifar_indexes: line 2 is "abc"/,
     );
+  });
+
+  it('fails exclusion lists with random or truncated content with typed errors only', async () => {
+    const valid = new TextEncoder().encode('17\n0\n99999\n123456789\n');
+    for (const m of mutations(valid, 3, 200)) {
+      await expectCleanFailureOrSuccess(async () =>
+        parseTinyExclusionList(new TextDecoder().decode(m), 'list.txt'),
+      );
+    }
   });
 
   it('splits 24 415 chunks into 1 250 048 train and 312 512 test images, disjoint', () => {
