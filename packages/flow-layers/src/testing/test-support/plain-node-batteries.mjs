@@ -38,12 +38,43 @@ const suites = [
     () => step(4, 5),
     [2, 2, 2, 4],
   ],
+  ['InvConv1x1 (LU)', () => new fl.InvConv1x1({ channels: 4, seed: 2 }), [2, 2, 2, 4]],
+  ['InvConv1x1 (fixed)', () => new fl.InvConv1x1({ channels: 6, seed: 3, lu: false }), [3, 6]],
+  [
+    'AffineCoupling (dense net)',
+    () =>
+      new fl.AffineCoupling({
+        channels: 6,
+        net: new fl.DenseCouplingNet({ inFeatures: 3, outFeatures: 6, hidden: 8, seed: 4 }),
+      }),
+    [3, 6],
+  ],
+  [
+    'AdditiveCoupling (conv net)',
+    () =>
+      new fl.AdditiveCoupling({
+        channels: 4,
+        net: new fl.ConvCouplingNet({ inChannels: 2, outChannels: 2, hidden: 8, seed: 6 }),
+      }),
+    [2, 3, 3, 4],
+  ],
   [
     'MultiScale of Glow steps',
     () => new fl.MultiScale({ levels: [step(4, 1), step(8, 2)] }),
     [1, 4, 4, 1],
   ],
 ];
+// Every bijector the package exports must be exercised here: a new one cannot slip through.
+const exported = Object.entries(fl)
+  .filter(([, v]) => typeof v === 'function' && v.prototype instanceof fl.Bijector)
+  .map(([k]) => k);
+const covered = new Set(suites.flatMap(([name]) => name.match(/[A-Z][A-Za-z0-9]+/g) ?? []));
+covered.add('Invert'); // as Unsqueeze
+const uncovered = exported.filter((k) => !covered.has(k));
+if (uncovered.length > 0) {
+  console.log(`FAIL bijectors exported but not covered under plain node: ${uncovered.join(', ')}`);
+  process.exit(1);
+}
 let failed = 0;
 let passed = 0;
 for (const backend of ['wasm', 'cpu']) {
