@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Times the PyTorch reference Glow (glow_ref.py) the way bench/glow-bench.mjs times hierglow.
+
+One measurement per process, so the peak RSS printed is that measurement's own:
+
+  /usr/bin/python3 bench_torch.py --config '{"kind":"glow","height":32,...}' --mode train --batch 64
+
+- train: forward + backward + Adamax update (lr 5e-4, weight decay 5e-5, PyTorch semantics) on
+  the mean discrete NLL -log p(x) + D ln 256; a step with a non-finite gradient is skipped, as
+  the hierglow trainer does (spec 6.1).
+- score: log p(x) under torch.no_grad().
+
+Inputs are dequantised pixels v/256 - 0.5 + u (spec 2.1), NCHW. Prints one JSON line.
+Needs Debian's PyTorch (/usr/bin/python3) and glow_ref.py beside this file.
+"""
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from glow_ref import build_model, log_prob  # noqa: E402
+
+
+def pixels(n, c, h, w, generator):
+    levels = torch.randint(0, 256, (n, c, h, w), generator=generator).float()
+    return levels / 256 - 0.5 + torch.rand(n, c, h, w, generator=generator) / 256
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="hierglow model config as JSON (kind glow)")
+    parser.add_argument("--mode", choices=["train", "score"], required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--runs", type=int, default=3, help="timed iterations")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    cfg = json.loads(args.config)
+    generator = torch.Generator().manual_seed(1)
+    model = build_model(cfg)
+    c, h, w = cfg["channels"], cfg["height"], cfg["width"]
+    dims = c * h * w
+    x = pixels(args.batch, c, h, w, generator)
+    optimizer = torch.optim.Adamax(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-5)
+
+    skipped = 0
+    losses = []
+
+    def train_step():
+        nonlocal skipped
+        optimizer.zero_grad(set_to_none=True)
+        log_p, _, _ = log_prob(model, x)
+        loss = (dims * math.log(256) - log_p).mean()
+        loss.backward()
+        finite = all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        if finite:
+            optimizer.step()
+        else:
+            skipped += 1
+        losses.append(loss.item())
+
+    def score():
+        with torch.no_grad():
+            log_p, _, _ = log_prob(model, x)
+        losses.append(float((dims * math.log(256) - log_p).mean()))
+
+    step = train_step if args.mode == "train" else score
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(
+        json.dumps(
+            {
+                "impl": "pytorch",
+                "mode": args.mode,
+                "batch": args.batch,
+                "threads": torch.get_num_threads(),
+                "torchVersion": torch.__version__,
+                "seconds": times,
+                "medianSeconds": median,
+                "imagesPerSecond": args.batch / median,
+                "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "meanNll": losses[-1],
+                "skippedSteps": skipped,
+                "parameters": sum(p.numel() for p in model.parameters()),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
