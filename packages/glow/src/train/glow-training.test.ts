@@ -69,6 +69,30 @@ function outputs(model: ReturnType<typeof createModel>, x: tf.Tensor4D) {
 }
 
 describe('training and checkpoints with the real Glow', () => {
+  it('reproduces logP exactly after a save and load on the wasm backend too', async () => {
+    await selectBackend('wasm');
+    try {
+      const model = await initialisedGlow();
+      await new Trainer(model, { epochs: 1, evaluateAtStart: false }).fit(pixels(2, 4));
+      const dir = join(root, 'glow-wasm');
+      await saveCheckpoint(dir, { model });
+      const restored = await restoreModel(dir, createModel);
+      const ckpt = await loadCheckpoint(dir);
+      expect(ckpt.config.backend).toBe('wasm');
+      ckpt.dispose();
+      const x = tf.tensor4d(
+        [...(pixels(1, 3)({ seed: 8, epoch: 0 }) as Iterable<TrainingBatch>)][0]!.x as Float32Array,
+        [3, 8, 8, 1],
+      );
+      expect(outputs(restored.model, x)).toEqual(outputs(model, x));
+      x.dispose();
+      model.dispose();
+      restored.model.dispose();
+    } finally {
+      await selectBackend('cpu');
+    }
+  });
+
   it('saves, restores through createModel and reproduces logP and every perScale term exactly', async () => {
     const model = await initialisedGlow();
     const trainer = new Trainer(model, {
