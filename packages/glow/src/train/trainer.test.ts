@@ -227,6 +227,36 @@ describe('Trainer', () => {
     twin.dispose();
   });
 
+  it('also drops the examples the frozen model cannot score, when it scores the training batch', async () => {
+    const model = await initialisedModel(3);
+    const frozen = new Poisoned(await initialisedModel(4));
+    const seenRows: number[] = [];
+    const trainer = new Trainer(model, {
+      epochs: 1,
+      fineTune: {
+        frozenModel: frozen,
+        frozenOnTrainingBatch: true,
+        extraLosses: [
+          {
+            name: 'gap',
+            compute: (ctx) => {
+              seenRows.push(ctx.x.shape[0], ctx.frozen!.logP.shape[0]);
+              return tf.mean(tf.sub(ctx.logP, ctx.frozen!.logP)) as tf.Scalar;
+            },
+          },
+        ],
+      },
+    });
+    // The trained model scores every example; the frozen one fails on example 5.
+    const { batch } = poisonedBatch([5]);
+    const report = trainer.trainStep(batch);
+    expect(report).toMatchObject({ examples: 7, dropped: 1, skipped: false });
+    expect(Number.isFinite(report.extraLosses.gap)).toBe(true);
+    expect(seenRows).toEqual([8, 8, 7, 7]);
+    model.dispose();
+    frozen.dispose();
+  });
+
   it('skips the update when a gradient is not finite (a quarter or less of the batch finite)', async () => {
     const model = await initialisedModel();
     const before = values(model);

@@ -363,10 +363,14 @@ export class Trainer {
         }
       }
       const total = x.shape[0];
+      // The frozen model's verdict counts too: an example it cannot score would make the
+      // extra terms non-finite, so it is dropped under the same rule.
+      let frozenOk = frozenMain ? Array.from(frozenMain.logP.dataSync(), Number.isFinite) : null;
       for (let attempt = 1; ; attempt++) {
         const result = this.lossAndGrads(x, labels, frozenMain, aux);
-        const finite = result.nll.filter(Number.isFinite).length;
-        const n = result.nll.length;
+        const ok = result.nll.map((v, i) => Number.isFinite(v) && (frozenOk?.[i] ?? true));
+        const finite = ok.filter(Boolean).length;
+        const n = ok.length;
         // Spec 6.1: with some NLLs non-finite but more than a quarter finite, drop the
         // non-finite examples (and their labels) and recompute on the rest. Per-example
         // log-densities do not depend on the other examples, so one round normally suffices.
@@ -374,13 +378,14 @@ export class Trainer {
           return this.finishStep(result, total - n, n);
         }
         tf.dispose(Object.values(result.grads));
-        const keepIndices = result.nll.flatMap((v, i) => (Number.isFinite(v) ? [i] : []));
+        const keepIndices = ok.flatMap((good, i) => (good ? [i] : []));
         const keep = own(tf.tensor1d(keepIndices, 'int32'));
         x = own(tf.gather(x, keep) as tf.Tensor4D);
         if (labels) labels = own(tf.gather(labels, keep));
         if (frozenMain) {
           frozenMain = gatherOutput(frozenMain, keep);
           owned.push(...outputTensors(frozenMain));
+          frozenOk = keepIndices.map(() => true);
         }
       }
     } finally {
