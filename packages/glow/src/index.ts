@@ -3,10 +3,39 @@
  * likelihoods, its local-patch and fully-connected variants, training and checkpoints.
  * Images are NHWC with values in [−0.5, 0.5); log-densities are in nats unless a name says Bpd.
  */
+
+export type { FileDigest } from './checkpoint/atomic-directory.js';
+export {
+  CHECKPOINT_FILES,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointConfig,
+  type CheckpointInput,
+  type CheckpointMetadata,
+  DEFAULT_PREPROCESSING,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  loadModelWeights,
+  type RestoredModel,
+  restoreModel,
+  saveCheckpoint,
+} from './checkpoint/checkpoint.js';
+export {
+  CheckpointCorruptError,
+  CheckpointMismatchError,
+  CheckpointNotFoundError,
+} from './checkpoint/errors.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensorsFile,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsFile,
+} from './checkpoint/safetensors.js';
 export {
   type CouplingKind,
   configNumDims,
-  DEFAULT_SEED,
   type DenseGlowConfig,
   type DenseGlowConfigInput,
   type GlowConfig,
@@ -33,3 +62,34 @@ export {
   ScaleModel,
 } from './model/scale-model.js';
 export type { ScaleForwardOptions, ScaleTerms } from './model/scale-stack.js';
+export {
+  ADAMAX_DEFAULTS,
+  Adamax,
+  type AdamaxOptions,
+  type AdamaxState,
+} from './train/adamax.js';
+export { type DataPass, type DataStream, passSeed, type TrainingBatch } from './train/data.js';
+export {
+  type DataInitializable,
+  initializeFromData,
+  meanBitsPerDim,
+  type NllSummary,
+} from './train/evaluation.js';
+export type {
+  LogProbOutput,
+  ModelConfigJson,
+  ModelFactory,
+  TrainableModel,
+} from './train/trainable-model.js';
+export {
+  type ExtraLoss,
+  type ExtraLossContext,
+  type FineTuneOptions,
+  type FitResult,
+  type StepReport,
+  Trainer,
+  type TrainerCheckpointOptions,
+  type TrainerEvent,
+  type TrainerOptions,
+} from './train/trainer.js';
+export { initialTrainingState, type TrainingState } from './train/training-state.js';
