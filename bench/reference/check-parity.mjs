@@ -256,11 +256,13 @@ async function compare(label, model, data, workDir) {
   const ref = scoreInPyTorch(checkpointDir, inputPath, join(dir, 'reference.json'));
   const allScales = ref.perScale.map((_, k) => k);
   const rows = [['logP', ours.logP, ref.logP, termMagnitude(ref, allScales)]];
-  ours.perScale.forEach((v, k) =>
-    rows.push([`perScale[${k}]`, v, ref.perScale[k], termMagnitude(ref, [k])]),
-  );
+  ours.perScale.forEach((v, k) => {
+    rows.push([`perScale[${k}]`, v, ref.perScale[k], termMagnitude(ref, [k])]);
+  });
   for (const term of ['flowLogDets', 'priorLogDets', 'baseLogProbs']) {
-    ours[term].forEach((v, k) => rows.push([`  ${term}[${k}]`, v, ref[term][k], null]));
+    ours[term].forEach((v, k) => {
+      rows.push([`  ${term}[${k}]`, v, ref[term][k], null]);
+    });
   }
   console.log(`\n${label} (${n} images)`);
   console.log(
