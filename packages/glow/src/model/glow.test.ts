@@ -281,6 +281,21 @@ describeOnBackends('Glow variables and config', () => {
     ).toBe(0);
   });
 
+  it('has about 44.1 M trainable parameters at the paper configuration (3x32x32, spec 3.4)', () => {
+    const glow = own(new Glow({ height: 32, width: 32, channels: 3 }));
+    const trainable = glow.trainableVariables().reduce((n, v) => n + v.size, 0);
+    // Per step on C channels (hidden h = 512): ActNorm 2C; LU factors L and U in full + logS;
+    // coupling net conv3x3 (C/2 → h), ActNorm 2h, conv1x1 h², ActNorm 2h, zero conv3x3
+    // (h → C) with bias and logs. Priors: loc and logs per factored-out dimension.
+    const h = 512;
+    const perStep = (c: number) =>
+      2 * c + (2 * c * c + c) + 9 * (c / 2) * h + 2 * h + h * h + 2 * h + 9 * h * c + 2 * c;
+    const expected = 32 * (perStep(12) + perStep(24) + perStep(48)) + 2 * (1536 + 768 + 768);
+    expect(trainable).toBe(expected);
+    expect(trainable).toBeGreaterThan(44.0e6);
+    expect(trainable).toBeLessThan(44.2e6);
+  });
+
   it('resolves the paper defaults and round-trips getConfig', () => {
     const glow = own(new Glow({ height: 16, width: 16, channels: 1, stepsPerLevel: 1, hidden: 4 }));
     expect(glow.getConfig()).toEqual({
