@@ -75,9 +75,15 @@ export class ScaleStack {
         const layerLogDets: tf.Tensor1D[] = [];
         for (const layer of level.layers) {
           const result = layer.bijector.forwardAndLogDet(y);
+          // Free each activation as soon as the next layer has it, so a scale holds one at a
+          // time (a gradient tape keeps its own copies of what the backward pass needs).
+          if (y !== h && y !== result.y) y.dispose();
           y = result.y;
-          flowLogDet = tf.add(flowLogDet, result.logDet);
+          const sum = tf.add(flowLogDet, result.logDet) as tf.Tensor1D;
+          flowLogDet.dispose();
+          flowLogDet = sum;
           if (terms.layerLogDets) layerLogDets.push(result.logDet);
+          else result.logDet.dispose();
         }
         const [z, passedOn] = level.split
           ? splitHalves(y as tf.Tensor4D)
@@ -118,6 +124,7 @@ export class ScaleStack {
         let y: tf.Tensor = level.split ? tf.concat([prior.z, h!], 3) : prior.z;
         for (let i = level.layers.length - 1; i >= 0; i--) {
           const result = level.layers[i]!.bijector.inverseAndLogDet(y);
+          if (y !== prior.z && y !== result.x) y.dispose();
           y = result.x;
           logDet = tf.add(logDet, result.logDet);
         }
