@@ -14,6 +14,8 @@ export interface Command {
   summary: string;
   usage: string;
   options: OptionSpec;
+  /** Lines describing the options for `--help`; without them the bare flag list is shown. */
+  help?: string[];
   /** Parsed flag values (config file merged) and positionals; returns the exit code. */
   run(
     args: { values: Record<string, unknown>; positionals: string[] },

@@ -1,10 +1,14 @@
 import { selectBackend } from '@hierglow/flow-layers';
 import type { Command, CommandIO } from './command.js';
 import { backendsCommand } from './commands/backends.js';
+import { finetuneCommand, trainCommand } from './commands/train.js';
 import { parseCommandArgs } from './util/args.js';
 import { isFileSystemError, isUserFacingError, UsageError } from './util/errors.js';
+import { VERSION } from './version.js';
 
-const COMMANDS: Command[] = [backendsCommand];
+export { VERSION };
+
+const COMMANDS: Command[] = [trainCommand, finetuneCommand, backendsCommand];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -30,9 +34,11 @@ function commandHelp(c: Command): string {
     c.summary,
     '',
     'Options:',
-    ...flags,
-    '  --backend NAME',
-    '  --config FILE',
+    ...(c.help ?? flags),
+    '',
+    'Common:',
+    '  --backend NAME            wasm (default) | cpu | node | gpu',
+    '  --config FILE             JSON or YAML with flag names as keys; flags override it',
     '  --help',
   ].join('\n');
 }
@@ -72,5 +78,3 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return 70;
   }
 }
-
-export const VERSION = '0.1.0';

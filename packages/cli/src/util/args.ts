@@ -87,3 +87,56 @@ export function numberFlag(
   }
   return n;
 }
+
+/** Reads a string flag; `undefined` when absent and no fallback is given. */
+export function stringFlag(values: Record<string, unknown>, name: string): string | undefined;
+export function stringFlag(values: Record<string, unknown>, name: string, fallback: string): string;
+export function stringFlag(
+  values: Record<string, unknown>,
+  name: string,
+  fallback?: string,
+): string | undefined {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'string' && typeof raw !== 'number') {
+    throw new UsageError(`--${name} must be a single value, got ${JSON.stringify(raw)}`);
+  }
+  return String(raw);
+}
+
+/** Reads a string flag that must be given, with an error that says which command needs it. */
+export function requiredStringFlag(
+  values: Record<string, unknown>,
+  name: string,
+  command: string,
+  what: string,
+): string {
+  const v = stringFlag(values, name);
+  if (v === undefined || v === '') {
+    throw new UsageError(`${command} needs --${name} ${what}. See 'hierglow ${command} --help'.`);
+  }
+  return v;
+}
+
+/** Reads a flag whose value must be one of `allowed`. */
+export function choiceFlag<T extends string>(
+  values: Record<string, unknown>,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  const v = stringFlag(values, name);
+  if (v === undefined) return fallback;
+  if (!allowed.includes(v as T)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got '${v}'`);
+  }
+  return v as T;
+}
+
+/** Reads a boolean flag (a YAML/JSON config may give true/false or "true"/"false"). */
+export function booleanFlag(values: Record<string, unknown>, name: string): boolean {
+  const v = values[name];
+  if (v === undefined || v === false || v === 'false') return false;
+  if (v === true || v === 'true') return true;
+  throw new UsageError(`--${name} is a switch (true or false), got ${JSON.stringify(v)}`);
+}

@@ -1,0 +1,78 @@
+import type { Command } from '../command.js';
+import { trainingCommand } from '../training/run-training.js';
+import { COMMON_TRAINING_OPTIONS, FINETUNE_OPTIONS, MODEL_OPTIONS } from '../training/settings.js';
+
+const RUN_FOLDER_HELP = [
+  'The run folder (--out) receives config.json (resolved settings), log.txt, history.json',
+  '(per-step loss/bpd, per-epoch evaluation), checkpoint/ (latest: every --checkpoint-every',
+  'steps, every epoch, on Ctrl-C) and final/ (the finished model). Ctrl-C saves and exits 130;',
+  'the same command with --resume continues exactly where it stopped.',
+];
+
+const COMMON_HELP = [
+  'Data and run:',
+  '  --data NAME|PATH          catalogue name (fashion-mnist, ...) or dataset path (.hgds, IDX, ...)',
+  '  --split NAME              split of --data (default train)',
+  '  --limit N                 use only the first N images',
+  '  --augment MODE            auto | translate-flip | translate | none (default auto: spec 2.2,',
+  '                            ±10% shifts; flips except for IDX/SVHN data)',
+  '  --out RUN_DIR             the run folder (required)',
+  '  --resume                  continue the run in RUN_DIR from its latest checkpoint',
+  '  --epochs N                (default 10; with --resume, a larger N extends a finished run)',
+  '  --batch-size N            (default 64)',
+  '  --lr X                    Adamax learning rate (default 5e-4)',
+  '  --weight-decay X          added to the gradient, PyTorch style (default 5e-5)',
+  '  --seed N                  data order, augmentation and initialisation (default 20200610)',
+  '  --checkpoint-every N      steps between checkpoints (default 200; also every epoch)',
+  '  --eval-data NAME|PATH     held-out data for the per-epoch bits/dim (default: the test',
+  '                            split of a catalogue --data)',
+  '  --eval-split NAME         (default test)   --eval-images N (default 1024)',
+  '  --eval-batch-size N       (default 256)    --no-eval: skip the per-epoch evaluation',
+];
+
+/** `hierglow train`: a model from scratch with data-dependent initialisation (spec 3.6, 6.2). */
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a Glow from scratch (data-dependent init, Adamax, resumable)',
+  usage: 'hierglow train --data NAME|PATH --out RUN_DIR [options]',
+  options: { ...COMMON_TRAINING_OPTIONS, ...MODEL_OPTIONS },
+  help: [
+    ...COMMON_HELP,
+    'Model:',
+    '  --model KIND              glow | patch-glow | dense-glow (default glow)',
+    '  --size N                  model input side; data is resized to it (default 32)',
+    "  --channels 1|3            default: the data's; 1 turns RGB data grey",
+    '  --levels L                scales (default 3)',
+    '  --steps-per-level K       flow steps per scale (default 32)',
+    '  --hidden N                coupling-network width (default 512)',
+    '  --coupling affine|additive  --permutation lu|fixed|shuffle|reverse',
+    '  --patch-size N            patch-glow only (default 8)',
+    '  --init-images N           images of the data-dependent initialisation (default 704)',
+    '',
+    ...RUN_FOLDER_HELP,
+  ],
+  run: ({ values }, io) => trainingCommand('train', values, io),
+};
+
+/** `hierglow finetune`: continue from a checkpoint, optionally with the outlier loss (spec 6.3). */
+export const finetuneCommand: Command = {
+  name: 'finetune',
+  summary: 'fine-tune a checkpoint on new data, optionally with the outlier loss',
+  usage: 'hierglow finetune --from CKPT_DIR --data NAME|PATH --out RUN_DIR [options]',
+  options: { ...COMMON_TRAINING_OPTIONS, ...FINETUNE_OPTIONS },
+  help: [
+    '  --from CKPT_DIR           checkpoint or run folder to start from (weights copied, fresh',
+    '                            optimizer, no re-initialisation)',
+    ...COMMON_HELP,
+    'Outlier loss (spec 6.3):',
+    '  --outlier-data NAME|PATH  outliers, e.g. the general set: one fresh batch per step',
+    '  --outlier-split NAME      (default train)  --outlier-augment MODE (default auto)',
+    '  --outlier-loss class|margin  class (default): λ·softplus((log p_in − log p_gen)/T);',
+    '                            margin: ReLU(D + NLL(x_in) − NLL(x_out)), no general model',
+    '  --outlier-weight λ        (default 6000)   --outlier-temperature T (default 1000)',
+    '  --general CKPT_DIR        the frozen general model p_gen (default: --from)',
+    '',
+    ...RUN_FOLDER_HELP,
+  ],
+  run: ({ values }, io) => trainingCommand('finetune', values, io),
+};

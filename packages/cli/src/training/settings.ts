@@ -1,0 +1,288 @@
+import { ADAMAX_DEFAULTS, MODEL_DEFAULTS } from '@hierglow/glow';
+import { AUGMENT_MODES, type AugmentMode, type DataRef } from '../data/data-source.js';
+import {
+  booleanFlag,
+  choiceFlag,
+  numberFlag,
+  type OptionSpec,
+  requiredStringFlag,
+  stringFlag,
+} from '../util/args.js';
+import { UsageError } from '../util/errors.js';
+
+/** The seed of every run of the reference code (spec 6.1). */
+export const DEFAULT_RUN_SEED = 20200610;
+
+/** Outlier losses of spec 6.3: 'class' (the paper's BCE on the scaled ratio) and 'margin'. */
+export const OUTLIER_LOSSES = ['class', 'margin'] as const;
+
+/** Flags shared by `train` and `finetune`. */
+export const COMMON_TRAINING_OPTIONS = {
+  data: { type: 'string' },
+  split: { type: 'string' },
+  limit: { type: 'string' },
+  augment: { type: 'string' },
+  out: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  seed: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'eval-data': { type: 'string' },
+  'eval-split': { type: 'string' },
+  'eval-images': { type: 'string' },
+  'eval-batch-size': { type: 'string' },
+  'no-eval': { type: 'boolean' },
+  resume: { type: 'boolean' },
+} as const satisfies OptionSpec;
+
+/** Model flags of `train` (training from scratch). */
+export const MODEL_OPTIONS = {
+  model: { type: 'string' },
+  size: { type: 'string' },
+  channels: { type: 'string' },
+  levels: { type: 'string' },
+  'steps-per-level': { type: 'string' },
+  hidden: { type: 'string' },
+  coupling: { type: 'string' },
+  permutation: { type: 'string' },
+  'patch-size': { type: 'string' },
+  'init-images': { type: 'string' },
+} as const satisfies OptionSpec;
+
+/** Flags of `finetune` besides the common ones. */
+export const FINETUNE_OPTIONS = {
+  from: { type: 'string' },
+  general: { type: 'string' },
+  'outlier-data': { type: 'string' },
+  'outlier-split': { type: 'string' },
+  'outlier-augment': { type: 'string' },
+  'outlier-loss': { type: 'string' },
+  'outlier-weight': { type: 'string' },
+  'outlier-temperature': { type: 'string' },
+} as const satisfies OptionSpec;
+
+/** The model of a run from scratch: a glow, patch-glow or dense-glow config before the image shape is known. */
+export interface ModelSettings {
+  kind: 'glow' | 'patch-glow' | 'dense-glow';
+  /** Side of the square model input; data of another size is resized (28 → 32). */
+  size: number;
+  /** 1 or 3; default the data's. */
+  channels?: number;
+  levels: number;
+  stepsPerLevel: number;
+  hidden: number;
+  coupling: 'affine' | 'additive';
+  permutation: string;
+  patchSize?: number;
+  /** Images of the data-dependent initialisation (spec 3.6: 704). */
+  initImages: number;
+}
+
+/** The outlier loss of a fine-tuning run (spec 6.3). */
+export interface OutlierSettings {
+  data: DataRef;
+  augment: AugmentMode;
+  loss: (typeof OUTLIER_LOSSES)[number];
+  /** λ and T of the 'class' loss. */
+  weight: number;
+  temperature: number;
+  /** The frozen general model p_gen (default: the starting checkpoint). */
+  general: string;
+}
+
+/** Everything a training run needs, resolved from flags: what `config.json` records. */
+export interface TrainingSettings {
+  command: 'train' | 'finetune';
+  out: string;
+  data: DataRef;
+  augment: AugmentMode;
+  /** Held-out data for the per-epoch bits/dim (noisy inputs, as the reference's loop). */
+  eval: (DataRef & { batchSize: number }) | null;
+  /** Set for `train`. */
+  model?: ModelSettings;
+  /** Set for `finetune`: the checkpoint (or run folder) to start from. */
+  from?: string;
+  outlier?: OutlierSettings;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  weightDecay: number;
+  seed: number;
+  checkpointEverySteps: number;
+}
+
+function limitFlag(values: Record<string, unknown>, name: string): number | undefined {
+  return values[name] === undefined
+    ? undefined
+    : numberFlag(values, name, 0, { min: 1, integer: true });
+}
+
+/** The default held-out data: the test split of a catalogue dataset, else nothing. */
+function defaultEval(values: Record<string, unknown>, data: DataRef): DataRef | null {
+  if (booleanFlag(values, 'no-eval')) return null;
+  const source = stringFlag(values, 'eval-data');
+  const images = numberFlag(values, 'eval-images', 1024, { min: 1, integer: true });
+  if (source !== undefined) {
+    return {
+      flag: 'eval-data',
+      source,
+      split: stringFlag(values, 'eval-split', 'test'),
+      limit: images,
+    };
+  }
+  // A catalogue name (no path separator or extension): its test split exists by construction.
+  if (!/[/\\.]/.test(data.source) && data.split !== 'test') {
+    return {
+      flag: 'data',
+      source: data.source,
+      split: stringFlag(values, 'eval-split', 'test'),
+      limit: images,
+    };
+  }
+  return null;
+}
+
+/**
+ * Resolves the flags of `hierglow train` / `hierglow finetune` into {@link TrainingSettings},
+ * with defaults from spec 6 (Adamax lr 5e-4, weight decay 5e-5, batch 64, seed 20200610) and
+ * one-line errors that name the flag.
+ */
+export function resolveTrainingSettings(
+  command: 'train' | 'finetune',
+  values: Record<string, unknown>,
+): TrainingSettings {
+  const data: DataRef = {
+    flag: 'data',
+    source: requiredStringFlag(
+      values,
+      'data',
+      command,
+      'NAME|PATH (a catalogue name such as fashion-mnist, or a dataset path)',
+    ),
+    split: stringFlag(values, 'split', 'train'),
+  };
+  const limit = limitFlag(values, 'limit');
+  if (limit !== undefined) data.limit = limit;
+  const out = requiredStringFlag(values, 'out', command, 'RUN_DIR (the folder this run writes)');
+  const evalRef = defaultEval(values, data);
+  const settings: TrainingSettings = {
+    command,
+    out,
+    data,
+    augment: choiceFlag(values, 'augment', AUGMENT_MODES, 'auto'),
+    eval: evalRef
+      ? {
+          ...evalRef,
+          batchSize: numberFlag(values, 'eval-batch-size', 256, { min: 1, integer: true }),
+        }
+      : null,
+    epochs: numberFlag(values, 'epochs', 10, { min: 0, integer: true }),
+    batchSize: numberFlag(values, 'batch-size', 64, { min: 2, integer: true }),
+    learningRate: numberFlag(values, 'lr', ADAMAX_DEFAULTS.learningRate, { min: 0 }),
+    weightDecay: numberFlag(values, 'weight-decay', ADAMAX_DEFAULTS.weightDecay, { min: 0 }),
+    seed: numberFlag(values, 'seed', DEFAULT_RUN_SEED, { integer: true }),
+    checkpointEverySteps: numberFlag(values, 'checkpoint-every', 200, { min: 1, integer: true }),
+  };
+  if (command === 'train') {
+    for (const flag of Object.keys(FINETUNE_OPTIONS)) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(
+          `train: --${flag} belongs to 'hierglow finetune' (training from a checkpoint)`,
+        );
+      }
+    }
+    settings.model = resolveModelSettings(values);
+  } else {
+    for (const flag of Object.keys(MODEL_OPTIONS)) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(
+          `finetune: --${flag} cannot be set; the model comes from the --from checkpoint (use 'hierglow train' for a new model)`,
+        );
+      }
+    }
+    settings.from = requiredStringFlag(
+      values,
+      'from',
+      command,
+      'CKPT_DIR (a checkpoint or a run folder)',
+    );
+    const outlierData = stringFlag(values, 'outlier-data');
+    if (outlierData !== undefined) {
+      settings.outlier = {
+        data: {
+          flag: 'outlier-data',
+          source: outlierData,
+          split: stringFlag(values, 'outlier-split', 'train'),
+        },
+        augment: choiceFlag(values, 'outlier-augment', AUGMENT_MODES, 'auto'),
+        loss: choiceFlag(values, 'outlier-loss', OUTLIER_LOSSES, 'class'),
+        weight: numberFlag(values, 'outlier-weight', 6000, { min: 0 }),
+        temperature: numberFlag(values, 'outlier-temperature', 1000, { min: Number.MIN_VALUE }),
+        general: stringFlag(values, 'general', settings.from),
+      };
+    } else {
+      for (const flag of [
+        'general',
+        'outlier-split',
+        'outlier-augment',
+        'outlier-loss',
+        'outlier-weight',
+        'outlier-temperature',
+      ]) {
+        if (values[flag] !== undefined)
+          throw new UsageError(`finetune: --${flag} needs --outlier-data`);
+      }
+    }
+  }
+  return settings;
+}
+
+function resolveModelSettings(values: Record<string, unknown>): ModelSettings {
+  const kind = choiceFlag(values, 'model', ['glow', 'patch-glow', 'dense-glow'] as const, 'glow');
+  const defaults = MODEL_DEFAULTS[kind] as Record<string, unknown>;
+  const channels =
+    values.channels === undefined
+      ? undefined
+      : numberFlag(values, 'channels', 1, { integer: true });
+  if (channels !== undefined && channels !== 1 && channels !== 3) {
+    throw new UsageError(`--channels must be 1 (grey) or 3 (RGB), got '${values.channels}'`);
+  }
+  const stepsDefault = Number(kind === 'patch-glow' ? defaults.steps : defaults.stepsPerLevel);
+  const model: ModelSettings = {
+    kind,
+    size: numberFlag(values, 'size', 32, { min: 2, integer: true }),
+    levels: numberFlag(values, 'levels', Number(defaults.levels ?? 1), { min: 1, integer: true }),
+    stepsPerLevel: numberFlag(values, 'steps-per-level', stepsDefault, { min: 1, integer: true }),
+    hidden: numberFlag(values, 'hidden', Number(defaults.hidden), { min: 1, integer: true }),
+    coupling: choiceFlag(values, 'coupling', ['affine', 'additive'] as const, 'affine'),
+    permutation: stringFlag(values, 'permutation', String(defaults.permutation)),
+    initImages: numberFlag(values, 'init-images', 704, { min: 2, integer: true }),
+  };
+  if (channels !== undefined) model.channels = channels;
+  if (kind === 'patch-glow')
+    model.patchSize = numberFlag(values, 'patch-size', 8, { min: 2, integer: true });
+  return model;
+}
+
+/** The config of `createModel` for these settings and the data's channel count. */
+export function modelConfigFor(
+  m: ModelSettings,
+  dataChannels: number,
+  seed: number,
+): Record<string, unknown> {
+  const common = {
+    kind: m.kind,
+    height: m.size,
+    width: m.size,
+    channels: m.channels ?? dataChannels,
+    hidden: m.hidden,
+    coupling: m.coupling,
+    permutation: m.permutation,
+    seed,
+  };
+  return m.kind === 'patch-glow'
+    ? { ...common, patchSize: m.patchSize, steps: m.stepsPerLevel }
+    : { ...common, levels: m.levels, stepsPerLevel: m.stepsPerLevel };
+}
