@@ -3,12 +3,14 @@ import {
   type BijectorConfig,
   ConfigError,
   type ForwardResult,
+  flattenNchw,
   type InverseResult,
   registerBijector,
   ShapeError,
+  unflattenNchw,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { flattenNchw, sizeOf, unflattenNchw } from './layout.js';
+import { sizeOf } from './layout.js';
 
 /** Options of {@link FlattenNchw}. */
 export interface FlattenNchwOptions {
@@ -64,13 +66,16 @@ export class FlattenNchw extends Bijector {
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
     this.forwardShape(x.shape);
-    return tf.tidy(() => ({ y: flattenNchw(x), logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D }));
+    return tf.tidy(() => ({
+      y: flattenNchw(x as tf.Tensor4D),
+      logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D,
+    }));
   }
 
   override inverseAndLogDet(y: tf.Tensor): InverseResult {
     this.inverseShape(y.shape);
     return tf.tidy(() => ({
-      x: unflattenNchw(y, this.shape),
+      x: unflattenNchw(y, [y.shape[0]!, ...this.shape]),
       logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D,
     }));
   }

@@ -1,28 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/**
- * NHWC `[B, H, W, C]` to vectors `[B, C·H·W]` in NCHW order (index `c·H·W + h·W + w`), the
- * order the reference code flattens in (spec 3.5, 10.3). Per-dimension parameters stored in this
- * order line up one to one with a PyTorch checkpoint.
- */
-export function flattenNchw(x: tf.Tensor): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b] = x.shape;
-    return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [b!, -1]) as tf.Tensor2D;
-  });
-}
-
-/** Inverse of {@link flattenNchw}: vectors `[B, C·H·W]` back to NHWC `[B, H, W, C]`. */
-export function unflattenNchw(
-  v: tf.Tensor,
-  [height, width, channels]: readonly number[],
-): tf.Tensor4D {
-  return tf.tidy(() => {
-    const nchw = tf.reshape(v, [v.shape[0]!, channels!, height!, width!]);
-    return tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D;
-  });
-}
-
 /** Product of a shape's entries. */
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);

@@ -2,11 +2,13 @@ import {
   ActNorm,
   constantLogDet,
   conv2d,
+  flattenNchw,
   type NamedVariables,
   prefixVariables,
+  unflattenNchw,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { flattenNchw, sizeOf, unflattenNchw } from './layout.js';
+import { sizeOf } from './layout.js';
 
 /** Output of {@link ScalePrior.standardize}: the standard-normal variables and the log-det. */
 export interface StandardizeResult {
@@ -68,14 +70,14 @@ export class PerDimensionPrior implements ScalePrior {
   standardize(z: tf.Tensor4D): StandardizeResult {
     return tf.tidy(() => {
       const { y, logDet } = this.norm.forwardAndLogDet(flattenNchw(z));
-      return { u: unflattenNchw(y, this.shape), logDet };
+      return { u: unflattenNchw(y, [y.shape[0]!, ...this.shape]), logDet };
     });
   }
 
   unstandardize(u: tf.Tensor4D): UnstandardizeResult {
     return tf.tidy(() => {
       const { x, logDet } = this.norm.inverseAndLogDet(flattenNchw(u));
-      return { z: unflattenNchw(x, this.shape), logDet };
+      return { z: unflattenNchw(x, [x.shape[0]!, ...this.shape]), logDet };
     });
   }
 
