@@ -1,6 +1,8 @@
 import { selectBackend } from '@hierglow/flow-layers';
 import type { Command, CommandIO } from './command.js';
 import { backendsCommand } from './commands/backends.js';
+import { evaluateCommand } from './commands/evaluate.js';
+import { scoreCommand } from './commands/score.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
 import { parseCommandArgs } from './util/args.js';
 import { isFileSystemError, isUserFacingError, UsageError } from './util/errors.js';
@@ -8,7 +10,13 @@ import { VERSION } from './version.js';
 
 export { VERSION };
 
-const COMMANDS: Command[] = [trainCommand, finetuneCommand, backendsCommand];
+const COMMANDS: Command[] = [
+  trainCommand,
+  finetuneCommand,
+  scoreCommand,
+  evaluateCommand,
+  backendsCommand,
+];
 
 function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

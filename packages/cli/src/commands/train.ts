@@ -25,7 +25,8 @@ const COMMON_HELP = [
   '  --seed N                  data order, augmentation and initialisation (default 20200610)',
   '  --checkpoint-every N      steps between checkpoints (default 200; also every epoch)',
   '  --eval-data NAME|PATH     held-out data for the per-epoch bits/dim (default: the test',
-  '                            split of a catalogue --data)',
+  '                            split of a catalogue --data, or test/validation.hgds beside',
+  '                            a folder --data)',
   '  --eval-split NAME         (default test)   --eval-images N (default 1024)',
   '  --eval-batch-size N       (default 256)    --no-eval: skip the per-epoch evaluation',
 ];

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ADAMAX_DEFAULTS, MODEL_DEFAULTS } from '@hierglow/glow';
 import { AUGMENT_MODES, type AugmentMode, type DataRef } from '../data/data-source.js';
 import {
@@ -119,7 +121,10 @@ function limitFlag(values: Record<string, unknown>, name: string): number | unde
     : numberFlag(values, name, 0, { min: 1, integer: true });
 }
 
-/** The default held-out data: the test split of a catalogue dataset, else nothing. */
+/**
+ * The default held-out data: the test split of a catalogue dataset, or the test/validation
+ * `.hgds` beside a folder's training split; else nothing.
+ */
 function defaultEval(values: Record<string, unknown>, data: DataRef): DataRef | null {
   if (booleanFlag(values, 'no-eval')) return null;
   const source = stringFlag(values, 'eval-data');
@@ -132,14 +137,16 @@ function defaultEval(values: Record<string, unknown>, data: DataRef): DataRef | 
       limit: images,
     };
   }
+  const split = stringFlag(values, 'eval-split');
   // A catalogue name (no path separator or extension): its test split exists by construction.
   if (!/[/\\.]/.test(data.source) && data.split !== 'test') {
-    return {
-      flag: 'data',
-      source: data.source,
-      split: stringFlag(values, 'eval-split', 'test'),
-      limit: images,
-    };
+    return { flag: 'data', source: data.source, split: split ?? 'test', limit: images };
+  }
+  // A folder of .hgds splits, e.g. the general builder's train.hgds + validation.hgds.
+  for (const held of split ? [split] : ['test', 'validation']) {
+    if (held !== data.split && existsSync(join(data.source, `${held}.hgds`))) {
+      return { flag: 'data', source: data.source, split: held, limit: images };
+    }
   }
   return null;
 }
