@@ -1,0 +1,289 @@
+/**
+ * End-to-end tests of the built `hierglow` binary, spawned with plain node as a user runs it:
+ * errors are one line with a non-zero exit, a tiny train → score → evaluate round trip writes
+ * every documented file, and a run interrupted by SIGINT resumes to exactly the same result.
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli, startCli } from './test-support/run-cli.js';
+import { writeSyntheticDataset } from './test-support/synthetic-data.js';
+
+let dir: string;
+const TINY_MODEL = ['--size', '16', '--levels', '2', '--steps-per-level', '1', '--hidden', '8'];
+const CPU = ['--backend', 'cpu'];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hierglow-cli-'));
+  await writeSyntheticDataset(join(dir, 'waves.hgds'), 'waves', 64, 16, 1);
+  await writeSyntheticDataset(join(dir, 'waves-test.hgds'), 'waves', 40, 16, 2);
+  await writeSyntheticDataset(join(dir, 'noise.hgds'), 'noise', 40, 16, 3);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A user error: exit code as given, one line on stderr starting with 'hierglow:', no stack. */
+function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = r.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('hierglow:'));
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+}
+
+function trainArgs(out: string, extra: string[] = []): string[] {
+  return [
+    'train',
+    '--data',
+    'waves.hgds',
+    '--out',
+    out,
+    ...TINY_MODEL,
+    '--batch-size',
+    '8',
+    '--epochs',
+    '2',
+    '--init-images',
+    '32',
+    '--eval-data',
+    'waves-test.hgds',
+    '--eval-images',
+    '16',
+    ...CPU,
+    ...extra,
+  ];
+}
+
+describe('hierglow (built binary)', () => {
+  it('prints help and the version, and rejects unknown commands and flags in one line', async () => {
+    const help = await runCli(['--help'], dir);
+    expect(help.code).toBe(0);
+    for (const c of ['train', 'finetune', 'score', 'evaluate', 'backends']) {
+      expect(help.stdout).toMatch(new RegExp(`\\n  ${c} `));
+    }
+    const trainHelp = await runCli(['train', '--help'], dir);
+    expect(trainHelp.code).toBe(0);
+    expect(trainHelp.stdout).toMatch(/--steps-per-level/);
+    expect((await runCli([], dir)).code).toBe(2);
+    const version = await runCli(['--version'], dir);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expectOneLineError(await runCli(['frobnicate'], dir), 2, /unknown command 'frobnicate'/);
+    expectOneLineError(await runCli(['train', '--bogus'], dir), 2, /Unknown option '--bogus'/);
+    expectOneLineError(
+      await runCli(['train', '--data', 'waves.hgds', '--out', 'x', '--epochs', '1.5'], dir),
+      2,
+      /--epochs must be an integer >= 0, got '1.5'/,
+    );
+    expectOneLineError(await runCli(['train', '--out', 'x'], dir), 2, /train needs --data/);
+  });
+
+  it('names the missing file or dataset', async () => {
+    expectOneLineError(
+      await runCli(['train', '--data', 'missing.hgds', '--out', 'r-missing', ...CPU], dir),
+      1,
+      /--data: missing\.hgds does not exist/,
+    );
+    expectOneLineError(
+      await runCli(
+        [
+          'evaluate',
+          '--model',
+          'no-such-run',
+          '--in',
+          'waves-test.hgds',
+          '--ood',
+          'noise.hgds',
+          '--out',
+          'e',
+          ...CPU,
+        ],
+        dir,
+      ),
+      1,
+      /--model: No checkpoint at .*no-such-run/,
+    );
+    expectOneLineError(
+      await runCli(
+        ['finetune', '--from', 'nowhere', '--data', 'waves.hgds', '--out', 'f-missing', ...CPU],
+        dir,
+      ),
+      1,
+      /--from: No checkpoint at .*nowhere/,
+    );
+  });
+
+  it('trains, scores and evaluates a tiny model end to end', async () => {
+    const train = await runCli(trainArgs('run'), dir);
+    expect(train.code, train.stderr).toBe(0);
+    const run = join(dir, 'run');
+    for (const f of [
+      'config.json',
+      'log.txt',
+      'history.json',
+      'checkpoint/model.safetensors',
+      'final/model.safetensors',
+    ]) {
+      expect(existsSync(join(run, f)), f).toBe(true);
+    }
+    const history = JSON.parse(await readFile(join(run, 'history.json'), 'utf8'));
+    expect(history.steps.step).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    expect(history.steps.bpd.every(Number.isFinite)).toBe(true);
+    expect(history.evaluations.map((e: { epoch: number }) => e.epoch)).toEqual([-1, 0, 1]);
+    const log = await readFile(join(run, 'log.txt'), 'utf8');
+    expect(log).toMatch(/data-dependent initialisation on 32 training images/);
+    expect(log).toMatch(/train \[#+\] 128\/128 [\d.]+ img\/s/); // the progress line is logged
+    const config = JSON.parse(await readFile(join(run, 'config.json'), 'utf8'));
+    expect(config.settings.modelConfig).toMatchObject({
+      kind: 'glow',
+      height: 16,
+      levels: 2,
+      stepsPerLevel: 1,
+      hidden: 8,
+    });
+
+    // A second start into the same folder is refused; the run must be resumed explicitly.
+    expectOneLineError(await runCli(trainArgs('run'), dir), 2, /already holds a run.*--resume/);
+
+    const score = await runCli(
+      ['score', '--model', 'run', '--data', 'noise.hgds', '--limit', '10', ...CPU],
+      dir,
+    );
+    expect(score.code, score.stderr).toBe(0);
+    const rows = score.stdout.trim().split('\n');
+    expect(rows[0]).toBe('index,label,log_p,bpd,lp_0,lp_1,final_scale,png_bpd,s_score');
+    expect(rows).toHaveLength(11);
+    const [, , logP, bpd, lp0, lp1] = rows[1]!.split(',').map(Number);
+    expect(lp0! + lp1!).toBeCloseTo(logP!, 1);
+    expect(bpd).toBeCloseTo(8 - logP! / (256 * Math.LN2), 3);
+
+    const evaluate = await runCli(
+      [
+        'evaluate',
+        '--model',
+        'run',
+        '--general',
+        'run/checkpoint',
+        '--in',
+        'waves-test.hgds',
+        '--ood',
+        'noise.hgds',
+        '--ood',
+        'flat=waves.hgds',
+        '--out',
+        'eval',
+        '--samples',
+        '8',
+        ...CPU,
+      ],
+      dir,
+    );
+    expect(evaluate.code, evaluate.stderr).toBe(0);
+    expect(evaluate.stdout).toMatch(/\| AUROC % \| noise \| flat \|/);
+    const ev = join(dir, 'eval');
+    for (const f of [
+      'metrics.json',
+      'summary.md',
+      'report.html',
+      'scores/waves-test.csv',
+      'scores/noise.csv',
+    ]) {
+      expect(existsSync(join(ev, f)), f).toBe(true);
+    }
+    const metrics = JSON.parse(await readFile(join(ev, 'metrics.json'), 'utf8'));
+    expect(metrics.format).toBe('hierglow-metrics');
+    expect(Object.keys(metrics.metrics)).toEqual([
+      'raw',
+      'final-scale',
+      'scale-0',
+      'scale-1',
+      'ratio',
+      'ratio-scale-0',
+      'ratio-scale-1',
+      'complexity',
+      's-score',
+    ]);
+    for (const perSet of Object.values(metrics.metrics) as Record<
+      string,
+      Record<string, number>
+    >[]) {
+      expect(Object.keys(perSet)).toEqual(['noise', 'flat']);
+      for (const m of Object.values(perSet)) {
+        expect(Object.keys(m)).toEqual(['auroc', 'aupr_in', 'aupr_out', 'fpr95']);
+        for (const v of Object.values(m)) expect(v >= 0 && v <= 1).toBe(true);
+      }
+    }
+    // Uniform noise is far less likely than smooth images under any trained density, and far
+    // more complex as a PNG: both scores must separate it almost perfectly.
+    expect(metrics.metrics.raw.noise.auroc).toBeGreaterThan(0.95);
+    expect(metrics.metrics.complexity.noise.auroc).toBeGreaterThan(0.95);
+    expect(metrics.rankCorrelation['waves-test']).toBeGreaterThan(0.5);
+    const html = await readFile(join(ev, 'report.html'), 'utf8');
+    expect(html).toMatch(/<svg/);
+    expect(html).toMatch(/data:image\/png;base64,/);
+    expect(html).toMatch(/Training curves/);
+    expect(html).not.toMatch(/<script|src="http/);
+  });
+
+  it('refuses an incompatible checkpoint in one line', async () => {
+    const bad = join(dir, 'bad-ckpt');
+    await cp(join(dir, 'run', 'final'), bad, { recursive: true });
+    const configPath = join(bad, 'config.json');
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    config.model.hidden = 16;
+    await writeFile(configPath, JSON.stringify(config));
+    expectOneLineError(
+      await runCli(['score', '--model', 'bad-ckpt', '--data', 'noise.hgds', ...CPU], dir),
+      1,
+      /--model: .*model\.safetensors: tensor '.*' has shape/,
+    );
+  });
+
+  it('saves on SIGINT and resumes to exactly the uninterrupted result', async () => {
+    const args = (out: string) =>
+      trainArgs(out, ['--epochs', '6', '--checkpoint-every', '2', '--no-eval']).filter(
+        (a, i, all) =>
+          !(
+            a === '--eval-data' ||
+            all[i - 1] === '--eval-data' ||
+            a === '--eval-images' ||
+            all[i - 1] === '--eval-images'
+          ),
+      );
+    const straight = await runCli(args('straight'), dir);
+    expect(straight.code, straight.stderr).toBe(0);
+
+    const { child, done } = startCli(args('interrupted'), dir);
+    const checkpoint = join(dir, 'interrupted', 'checkpoint', 'training-state.json');
+    while (!existsSync(checkpoint)) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    const stopped = await done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    expect(stopped.stderr).toMatch(/interrupted at step \d+.*--resume/);
+    const state = JSON.parse(await readFile(checkpoint, 'utf8'));
+    expect(state.finished).toBe(false);
+    expect(state.step).toBeLessThan(48);
+
+    const resumed = await runCli([...args('interrupted'), '--resume'], dir);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming at epoch/);
+    const a = JSON.parse(await readFile(join(dir, 'straight', 'history.json'), 'utf8'));
+    const b = JSON.parse(await readFile(join(dir, 'interrupted', 'history.json'), 'utf8'));
+    expect(b.steps.step).toEqual(a.steps.step);
+    expect(b.steps.loss).toEqual(a.steps.loss);
+    const weights = async (run: string) => readFile(join(dir, run, 'final', 'model.safetensors'));
+    expect(Buffer.compare(await weights('straight'), await weights('interrupted'))).toBe(0);
+
+    // Resuming with a different setting is refused; more epochs are allowed.
+    expectOneLineError(
+      await runCli([...args('interrupted'), '--resume', '--lr', '0.01'], dir),
+      2,
+      /--resume: .* was started with no --lr; drop --lr 0.01/,
+    );
+  });
+});
