@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ImageDataset } from '@hierglow/datasets';
 import { evalBatches } from '@hierglow/datasets';
 import type { AnyModel } from '@hierglow/glow';
@@ -51,6 +51,12 @@ export function evaluationPaths(out: string) {
     /** Per-example scores of every set, `scores/<name>.csv` (the columns of `hierglow score`). */
     scores: join(out, 'scores'),
   };
+}
+
+/** A short name for a checkpoint: its run folder's name (`runs/fmnist/final` → `fmnist`). */
+function runName(dir: string): string {
+  const base = basename(dir);
+  return base === 'final' || base === 'checkpoint' ? basename(dirname(dir)) : base;
 }
 
 /** The run folder behind a checkpoint (its parent when that holds history.json). */
@@ -172,12 +178,12 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
     samples = { temperature: s.temperature, model: models.model.dir, ...grid };
   }
   const histories: { name: string; history: HistoryFile }[] = [];
-  for (const [name, loaded] of [
+  for (const [role, loaded] of [
     ['model', models.model],
     ['general', models.general],
   ] as const) {
     const h = loaded ? await historyOf(loaded) : null;
-    if (h) histories.push({ name, history: h });
+    if (h && loaded) histories.push({ name: `${role} ${runName(loaded.dir)}`, history: h });
   }
   await writeFileAtomic(
     paths.report,

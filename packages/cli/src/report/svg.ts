@@ -98,7 +98,7 @@ function legend(names: string[], atRight = true): string {
     .map((n, i) => {
       const y = M.top + 8 + i * 13;
       const x = atRight ? W - M.right - 110 : M.left + 8;
-      return `<rect x="${x}" y="${y - 7}" width="10" height="8" fill="${colour(i)}"/><text x="${x + 14}" y="${y}" font-size="10">${escapeXml(n)}</text>`;
+      return `<rect x="${x - 2}" y="${y - 9}" width="112" height="13" fill="#fff" fill-opacity="0.75"/><rect x="${x}" y="${y - 7}" width="10" height="8" fill="${colour(i)}"/><text x="${x + 14}" y="${y}" font-size="10">${escapeXml(n)}</text>`;
     })
     .join('');
 }
@@ -137,8 +137,12 @@ export function histogramSvg(
   ).sort();
   if (pooled.length === 0)
     return svg([`<text x="20" y="40" font-size="12">${escapeXml(title)}: no finite values</text>`]);
-  let lo = quantile(pooled, 0.005);
-  let hi = quantile(pooled, 0.995);
+  // Robust range: the central 96 % of the pooled values, widened by a quarter on each side
+  // (heavy tails, e.g. a few images with log p far below the rest, would squash everything).
+  const q02 = quantile(pooled, 0.02);
+  const q98 = quantile(pooled, 0.98);
+  let lo = Math.max(pooled[0]!, q02 - 0.25 * (q98 - q02));
+  let hi = Math.min(pooled[pooled.length - 1]!, q98 + 0.25 * (q98 - q02));
   if (!(hi > lo)) {
     lo -= 0.5;
     hi += 0.5;
@@ -173,7 +177,7 @@ export function histogramSvg(
   });
   if (outside > 0) {
     f.parts.push(
-      `<text x="${W - M.right}" y="${H - 6}" text-anchor="end" font-size="9" fill="#666">${outside} outside range</text>`,
+      `<text x="${M.left + 4}" y="${M.top + 11}" font-size="9" fill="#666">${outside} outside the x range</text>`,
     );
   }
   f.parts.push(legend(series.map((s) => s.name)));
