@@ -16,6 +16,8 @@ export interface Command {
   options: OptionSpec;
   /** Lines describing the options for `--help`; without them the bare flag list is shown. */
   help?: string[];
+  /** True for commands that run no tensor code (no backend is loaded for them). */
+  noBackend?: boolean;
   /** Parsed flag values (config file merged) and positionals; returns the exit code. */
   run(
     args: { values: Record<string, unknown>; positionals: string[] },

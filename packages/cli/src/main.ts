@@ -1,7 +1,13 @@
 import { selectBackend } from '@hierglow/flow-layers';
 import type { Command, CommandIO } from './command.js';
 import { backendsCommand } from './commands/backends.js';
+import {
+  dataBuildGeneralCommand,
+  dataDownloadCommand,
+  dataInspectCommand,
+} from './commands/data.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { sampleCommand } from './commands/sample.js';
 import { scoreCommand } from './commands/score.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
 import { parseCommandArgs } from './util/args.js';
@@ -15,6 +21,10 @@ const COMMANDS: Command[] = [
   finetuneCommand,
   scoreCommand,
   evaluateCommand,
+  sampleCommand,
+  dataInspectCommand,
+  dataDownloadCommand,
+  dataBuildGeneralCommand,
   backendsCommand,
 ];
 
@@ -62,16 +72,27 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.out(VERSION);
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  // Two-word commands ('data inspect') are looked up first.
+  const sub =
+    rest[0] !== undefined ? COMMANDS.find((c) => c.name === `${name} ${rest[0]}`) : undefined;
+  const command = sub ?? COMMANDS.find((c) => c.name === name);
+  const commandArgs = sub ? rest.slice(1) : rest;
   try {
-    if (!command)
+    if (!command) {
+      const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+      if (group.length > 0) {
+        throw new UsageError(
+          `'hierglow ${name}' needs one of: ${group.map((c) => c.name.slice(name.length + 1)).join(', ')}${rest[0] ? ` (got '${rest[0]}')` : ''}`,
+        );
+      }
       throw new UsageError(`unknown command '${name}'. Run 'hierglow --help' for the list.`);
-    const args = parseCommandArgs(command.name, rest, command.options);
+    }
+    const args = parseCommandArgs(command.name, commandArgs, command.options);
     if (args.values.help) {
       io.out(commandHelp(command));
       return 0;
     }
-    if (command.name !== 'backends') await selectBackend(args.values.backend as string | undefined);
+    if (!command.noBackend) await selectBackend(args.values.backend as string | undefined);
     return await command.run(args, io);
   } catch (e) {
     if (isUserFacingError(e) || isFileSystemError(e)) {

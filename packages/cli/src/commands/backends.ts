@@ -6,6 +6,7 @@ export const backendsCommand: Command = {
   summary: 'list the TensorFlow.js backends and which of them work here',
   usage: 'hierglow backends',
   options: {},
+  noBackend: true,
   async run(_args, io) {
     for (const name of BACKEND_NAMES) {
       try {

@@ -28,6 +28,7 @@ export type AugmentMode = (typeof AUGMENT_MODES)[number];
 
 /** Where a dataset flag points: the flag's name (for messages), the value, split and limit. */
 export interface DataRef {
+  /** The flag that named the dataset, for messages ('' for a positional argument). */
   flag: string;
   source: string;
   split: string;
@@ -45,7 +46,7 @@ export async function openDataRef(ref: DataRef): Promise<ImageDataset> {
     ds = await openDataset(ref.source, { split: ref.split });
   } catch (e) {
     if (DatasetError.isInstance(e))
-      throw new UsageError(`--${ref.flag}: ${(e as Error).message}`, 1);
+      throw new UsageError(`${ref.flag ? `--${ref.flag}: ` : ''}${(e as Error).message}`, 1);
     throw e;
   }
   if (ds.count === 0) {
