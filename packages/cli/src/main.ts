@@ -6,6 +6,7 @@ import {
   dataDownloadCommand,
   dataInspectCommand,
 } from './commands/data.js';
+import { dataBuildOodCommand, dataSplitClassesCommand } from './commands/data-ood.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { sampleCommand } from './commands/sample.js';
 import { scoreCommand } from './commands/score.js';
@@ -25,6 +26,8 @@ const COMMANDS: Command[] = [
   dataInspectCommand,
   dataDownloadCommand,
   dataBuildGeneralCommand,
+  dataBuildOodCommand,
+  dataSplitClassesCommand,
   backendsCommand,
 ];
 
