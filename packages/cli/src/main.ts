@@ -8,6 +8,7 @@ import {
 } from './commands/data.js';
 import { dataBuildOodCommand, dataSplitClassesCommand } from './commands/data-ood.js';
 import { evaluateCommand } from './commands/evaluate.js';
+import { reproduceFashionCommand } from './commands/reproduce.js';
 import { sampleCommand } from './commands/sample.js';
 import { scoreCommand } from './commands/score.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
@@ -28,6 +29,7 @@ const COMMANDS: Command[] = [
   dataBuildGeneralCommand,
   dataBuildOodCommand,
   dataSplitClassesCommand,
+  reproduceFashionCommand,
   backendsCommand,
 ];
 

@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command, CommandIO } from '../command.js';
+import { comparisonTable } from '../report/comparison.js';
+import { runPaths } from '../run/run-folder.js';
+import { INTERRUPTED_EXIT_CODE, runTrainingFromFlags } from '../training/run-training.js';
+import { numberFlag, stringFlag } from '../util/args.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { UsageError } from '../util/errors.js';
+import { dataBuildGeneralCommand } from './data.js';
+import { dataBuildOodCommand } from './data-ood.js';
+import { evaluateFromFlags } from './evaluate.js';
+
+/**
+ * Sizes of the reproduction. The paper's (L 3, K 32, hidden 512, 250 epochs) train for weeks on
+ * two CPU cores; the defaults (L 3, K 8, hidden 64: ~30 images/s of training on wasm with two
+ * shared cores) take a few hours: general 8 × 20 000 crops, Fashion-MNIST 2 epochs, outlier
+ * loss 1 epoch (about 3x the cost per step). All are flags (or keys of a --config file).
+ */
+const REPRODUCE_DEFAULTS = {
+  'general-train-count': '20000',
+  'general-validation-count': '2000',
+  'general-epochs': '8',
+  'fashion-epochs': '2',
+  'outlier-epochs': '1',
+  'fashion-limit': '',
+  levels: '3',
+  'steps-per-level': '8',
+  hidden: '64',
+  'batch-size': '64',
+  'checkpoint-every': '200',
+  'outlier-weight': '6000',
+  'outlier-temperature': '1000',
+  'eval-limit': '2000',
+  seed: '20200610',
+} as const;
+
+type Flags = Record<string, unknown>;
+
+/** A step of the chain: skipped when done, resumed when interrupted. */
+async function trainStep(
+  name: string,
+  command: 'train' | 'finetune',
+  flags: Flags,
+  io: CommandIO,
+  record: (line: string) => Promise<void>,
+): Promise<'done' | 'aborted'> {
+  const out = String(flags.out);
+  const paths = runPaths(out);
+  if (existsSync(join(paths.final, 'config.json'))) {
+    io.err(`[${name}] ${paths.final} exists: skipped`);
+    return 'done';
+  }
+  const resume = existsSync(paths.config);
+  const line = `hierglow ${command} ${Object.entries(flags)
+    .map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`))
+    .join(' ')}${resume ? ' --resume' : ''}`;
+  io.err(`[${name}] ${resume ? 'resuming' : 'starting'}: ${line}`);
+  await record(line);
+  const outcome = await runTrainingFromFlags(
+    command,
+    resume ? { ...flags, resume: true } : flags,
+    io,
+  );
+  return outcome.reason === 'aborted' ? 'aborted' : 'done';
+}
+
+/** `hierglow reproduce fashion`: the paper's grey experiment, end to end, resumable. */
+export const reproduceFashionCommand: Command = {
+  name: 'reproduce fashion',
+  summary: 'general set → general Glow → Fashion-MNIST fine-tune (± outlier loss) → evaluation',
+  usage: 'hierglow reproduce fashion [--work DIR] [--config sizes.yaml] [size flags]',
+  options: {
+    work: { type: 'string' },
+    ...Object.fromEntries(Object.keys(REPRODUCE_DEFAULTS).map((k) => [k, { type: 'string' }])),
+  },
+  help: [
+    '  --work DIR                everything goes here (default runs/reproduce-fashion):',
+    '                            general/ (photo crops), ood/ (OOD sets), runs/general,',
+    '                            runs/fashion, runs/fashion-outlier, eval/<model>/, results.md,',
+    '                            commands.txt (the exact commands of every step)',
+    'Sizes (defaults fit two CPU cores in a few hours; the paper uses L 3, K 32, hidden 512):',
+    ...Object.entries(REPRODUCE_DEFAULTS).map(
+      ([k, v]) => `  --${k.padEnd(24)} ${v === '' ? '(all)' : v}`,
+    ),
+    '',
+    'Steps, each skipped when its output exists and resumed when it was interrupted:',
+    '  1. data build-general (grey 32x32 crops of the Debian photo packages)',
+    '  2. data build-ood (font digits, photo crops of held-out photos, noise, constant)',
+    '  3. train the general Glow on the crops (data-dependent init, spec 6.2)',
+    '  4. finetune it on Fashion-MNIST (spec 6.3, no outlier loss)',
+    '  5. finetune it on Fashion-MNIST with the outlier loss against the general model',
+    '  6. evaluate both fine-tuned models (with the general model: ratio scores) on the',
+    '     Fashion-MNIST test set vs every OOD set; results.md compares them',
+  ],
+  async run({ values }, io) {
+    const v = (k: keyof typeof REPRODUCE_DEFAULTS) => stringFlag(values, k, REPRODUCE_DEFAULTS[k]);
+    for (const k of Object.keys(REPRODUCE_DEFAULTS) as (keyof typeof REPRODUCE_DEFAULTS)[]) {
+      if (k !== 'fashion-limit' || v(k) !== '') numberFlag({ [k]: v(k) }, k, 0, { min: 0 });
+    }
+    const work = stringFlag(values, 'work', 'runs/reproduce-fashion');
+    await mkdir(work, { recursive: true });
+    const commandsFile = join(work, 'commands.txt');
+    const record = (line: string) => appendFile(commandsFile, `${line}\n`);
+    const backend = stringFlag(values, 'backend');
+    const common: Flags = {
+      'batch-size': v('batch-size'),
+      seed: v('seed'),
+      'checkpoint-every': v('checkpoint-every'),
+      ...(backend ? { backend } : {}),
+    };
+    const general = join(work, 'general');
+    const ood = join(work, 'ood');
+
+    io.err('[1/6] general set');
+    const gen = {
+      out: general,
+      'train-count': v('general-train-count'),
+      'validation-count': v('general-validation-count'),
+      channels: '1',
+    };
+    await record(
+      `hierglow data build-general --out ${general} --train-count ${gen['train-count']} --validation-count ${gen['validation-count']} --channels 1`,
+    );
+    if ((await dataBuildGeneralCommand.run({ values: gen, positionals: [] }, io)) !== 0) {
+      throw new UsageError('reproduce: building the general set failed (see above)', 1);
+    }
+    io.err('[2/6] OOD sets');
+    await record(`hierglow data build-ood --out ${ood} --photos ${general}`);
+    await dataBuildOodCommand.run(
+      { values: { out: ood, photos: general }, positionals: [] },
+      { ...io, out: () => {} },
+    );
+
+    const model = {
+      levels: v('levels'),
+      'steps-per-level': v('steps-per-level'),
+      hidden: v('hidden'),
+    };
+    const runs = join(work, 'runs');
+    const steps: [string, 'train' | 'finetune', Flags][] = [
+      [
+        '3/6 general Glow',
+        'train',
+        {
+          data: general,
+          out: join(runs, 'general'),
+          epochs: v('general-epochs'),
+          ...model,
+          ...common,
+        },
+      ],
+      [
+        '4/6 Fashion-MNIST fine-tune',
+        'finetune',
+        {
+          from: join(runs, 'general'),
+          data: 'fashion-mnist',
+          out: join(runs, 'fashion'),
+          epochs: v('fashion-epochs'),
+          ...(v('fashion-limit') ? { limit: v('fashion-limit') } : {}),
+          ...common,
+        },
+      ],
+      [
+        '5/6 Fashion-MNIST fine-tune with outlier loss',
+        'finetune',
+        {
+          from: join(runs, 'general'),
+          data: 'fashion-mnist',
+          out: join(runs, 'fashion-outlier'),
+          epochs: v('outlier-epochs'),
+          ...(v('fashion-limit') ? { limit: v('fashion-limit') } : {}),
+          'outlier-data': general,
+          'outlier-weight': v('outlier-weight'),
+          'outlier-temperature': v('outlier-temperature'),
+          ...common,
+        },
+      ],
+    ];
+    for (const [name, command, flags] of steps) {
+      if ((await trainStep(name, command, flags, io, record)) === 'aborted')
+        return INTERRUPTED_EXIT_CODE;
+    }
+
+    io.err('[6/6] evaluation');
+    const oodArgs = ['digits', 'photos', 'noise', 'constant']
+      .filter((s) => existsSync(join(ood, `${s}.hgds`)))
+      .map((s) => `${s}=${join(ood, `${s}.hgds`)}`);
+    const results: { name: string; metrics: Awaited<ReturnType<typeof evaluateFromFlags>> }[] = [];
+    for (const name of ['fashion', 'fashion-outlier']) {
+      const out = join(work, 'eval', name);
+      const flags: Flags = {
+        model: join(runs, name),
+        general: join(runs, 'general'),
+        in: 'fashion-mnist@test',
+        ood: oodArgs,
+        out,
+        limit: v('eval-limit'),
+        ...(backend ? { backend } : {}),
+      };
+      await record(
+        `hierglow evaluate --model ${flags.model} --general ${flags.general} --in fashion-mnist@test ${oodArgs.map((o) => `--ood ${o}`).join(' ')} --out ${out} --limit ${flags.limit}`,
+      );
+      results.push({ name, metrics: await evaluateFromFlags(flags, io) });
+    }
+    const table = comparisonTable(results);
+    await writeFileAtomic(join(work, 'results.md'), table);
+    io.out(table);
+    return 0;
+  },
+};

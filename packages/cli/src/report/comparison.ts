@@ -1,0 +1,62 @@
+import { markdownTable } from './markdown.js';
+import type { MetricsFile } from './metrics.js';
+
+/** The scores the paper's claims are about, in the order of its argument. */
+export const HEADLINE_SCORES = ['raw', 'final-scale', 'ratio', 'complexity', 's-score'] as const;
+
+/**
+ * A Markdown comparison of several evaluations of the same sets: AUROC (%) of the headline
+ * scores per model and OOD set, then the rank correlations of each model with the general one.
+ */
+export function comparisonTable(results: { name: string; metrics: MetricsFile }[]): string {
+  const first = results[0]?.metrics;
+  if (!first) return '';
+  const ood = first.ood.map((o) => o.name);
+  const rows: string[][] = [];
+  for (const { name, metrics } of results) {
+    for (const score of HEADLINE_SCORES) {
+      const per = metrics.metrics[score];
+      if (!per) continue;
+      const vals = ood.map((o) => per[o]?.auroc ?? Number.NaN);
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      rows.push([name, score, ...vals.map((x) => (100 * x).toFixed(1)), (100 * mean).toFixed(1)]);
+    }
+  }
+  const lines = [
+    `# AUROC (%): ${first.inDistribution.name} test vs OOD sets`,
+    '',
+    markdownTable(['model', 'score', ...ood, 'mean'], rows),
+    '',
+  ];
+  const withGeneral = results.filter((r) => r.metrics.rankCorrelation);
+  if (withGeneral.length > 0) {
+    const sets = [first.inDistribution.name, ...ood];
+    lines.push(
+      '## Spearman ρ of per-image log p: fine-tuned vs general model',
+      '',
+      markdownTable(
+        ['model', ...sets],
+        withGeneral.map((r) => [
+          r.name,
+          ...sets.map((s) => r.metrics.rankCorrelation?.[s]?.toFixed(3) ?? '–'),
+        ]),
+      ),
+      '',
+    );
+  }
+  lines.push(
+    '## Mean bits/dim',
+    '',
+    markdownTable(
+      ['model', first.inDistribution.name, ...ood, `general model on ${first.inDistribution.name}`],
+      results.map((r) => [
+        r.name,
+        r.metrics.inDistribution.meanBpd.toFixed(3),
+        ...r.metrics.ood.map((o) => o.meanBpd.toFixed(3)),
+        r.metrics.inDistribution.generalMeanBpd?.toFixed(3) ?? '–',
+      ]),
+    ),
+    '',
+  );
+  return lines.join('\n');
+}
