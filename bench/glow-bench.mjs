@@ -236,14 +236,14 @@ async function main() {
     return `${name} (K=${m.stepsPerLevel}, hidden ${m.hidden}, ${m.channels}x${m.height}x${m.width})`;
   };
   console.log(
-    `| config | mode | batch | hierglow ${args.backend} img/s | PyTorch ${args.threads}T img/s | ratio | hierglow peak RSS MB | PyTorch peak RSS MB |`,
+    `| config | mode | batch | hierglow ${args.backend} img/s | PyTorch ${args.threads}T img/s | ratio | hierglow peak RSS MB | PyTorch peak RSS MB | load avg after |`,
   );
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const ratio = r.ours.imagesPerSecond / r.torch.imagesPerSecond;
     console.log(
       `| ${describe(r.name)} | ${r.mode} | ${r.batch} | ${r.ours.error ? `failed: ${r.ours.error}` : fmt(r.ours.imagesPerSecond)} | ` +
-        `${r.torch.error ? r.torch.error : fmt(r.torch.imagesPerSecond)} | ${fmt(ratio, 2)} | ${fmt(r.ours.peakRssMb, 0)} | ${fmt(r.torch.peakRssMb, 0)} |`,
+        `${r.torch.error ? r.torch.error : fmt(r.torch.imagesPerSecond)} | ${fmt(ratio, 2)} | ${fmt(r.ours.peakRssMb, 0)} | ${fmt(r.torch.peakRssMb, 0)} | ${fmt(r.load, 2)} |`,
     );
   }
   const ok = rows.find((r) => !r.ours.error);
