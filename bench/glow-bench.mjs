@@ -179,7 +179,8 @@ async function main() {
       `median of ${runs} runs after ${warmup} warm-up; node ${process.versions.node}`,
   );
   console.log(
-    `load average before: ${loadBefore.toFixed(2)} (2 cores; > 0.5 means other jobs compete)\n`,
+    `load average before: ${loadBefore.toFixed(2)} (2 cores; > 0.5 means other jobs compete). ` +
+      "The 'load avg after' column includes this benchmark's own 2 threads: about 2 means no competition.\n",
   );
   const rows = [];
   for (const name of names) {
