@@ -215,14 +215,22 @@ export const dataBuildGeneralCommand: Command = {
     if (values['train-count'] !== undefined)
       numberFlag(values, 'train-count', 0, { min: 1, integer: true });
     args.push('--channels', choiceFlag(values, 'channels', ['1', '3'] as const, '3'));
-    return runScript(script, args, io.signal);
+    // Inside `reproduce`, stdout is for the results table: the script's summary goes to stderr.
+    return runScript(script, args, io.signal, { stdoutToStderr: values.quiet === true });
   },
 };
 
 /** Runs a script with inherited output; exits with its code (Ctrl-C stops it). */
-export function runScript(script: string, args: string[], signal: AbortSignal): Promise<number> {
+export function runScript(
+  script: string,
+  args: string[],
+  signal: AbortSignal,
+  { stdoutToStderr = false } = {},
+): Promise<number> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('bash', [script, ...args], {
+      stdio: ['ignore', stdoutToStderr ? 2 : 'inherit', 'inherit'],
+    });
     const stop = () => child.kill('SIGINT');
     signal.addEventListener('abort', stop, { once: true });
     child.on('error', reject);

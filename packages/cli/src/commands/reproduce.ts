@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command, CommandIO } from '../command.js';
 import { comparisonTable } from '../report/comparison.js';
+import type { MetricsFile } from '../report/metrics.js';
 import { runPaths } from '../run/run-folder.js';
 import { INTERRUPTED_EXIT_CODE, runTrainingFromFlags } from '../training/run-training.js';
 import { numberFlag, stringFlag } from '../util/args.js';
@@ -119,6 +120,7 @@ export const reproduceFashionCommand: Command = {
       'train-count': v('general-train-count'),
       'validation-count': v('general-validation-count'),
       channels: '1',
+      quiet: true,
     };
     await record(
       `hierglow data build-general --out ${general} --train-count ${gen['train-count']} --validation-count ${gen['validation-count']} --channels 1`,
@@ -188,7 +190,7 @@ export const reproduceFashionCommand: Command = {
     const oodArgs = ['digits', 'photos', 'noise', 'constant']
       .filter((s) => existsSync(join(ood, `${s}.hgds`)))
       .map((s) => `${s}=${join(ood, `${s}.hgds`)}`);
-    const results: { name: string; metrics: Awaited<ReturnType<typeof evaluateFromFlags>> }[] = [];
+    const results: { name: string; metrics: MetricsFile }[] = [];
     for (const name of ['fashion', 'fashion-outlier']) {
       const out = join(work, 'eval', name);
       const flags: Flags = {
@@ -200,6 +202,12 @@ export const reproduceFashionCommand: Command = {
         limit: v('eval-limit'),
         ...(backend ? { backend } : {}),
       };
+      const saved = join(out, 'metrics.json');
+      if (existsSync(saved)) {
+        io.err(`[6/6 ${name}] ${saved} exists: skipped (delete it to evaluate again)`);
+        results.push({ name, metrics: JSON.parse(await readFile(saved, 'utf8')) as MetricsFile });
+        continue;
+      }
       await record(
         `hierglow evaluate --model ${flags.model} --general ${flags.general} --in fashion-mnist@test ${oodArgs.map((o) => `--ood ${o}`).join(' ')} --out ${out} --limit ${flags.limit}`,
       );
