@@ -6,7 +6,12 @@ import {
   dataDownloadCommand,
   dataInspectCommand,
 } from './commands/data.js';
-import { dataBuildOodCommand, dataSplitClassesCommand } from './commands/data-ood.js';
+import {
+  dataBuildOodCommand,
+  dataSplitClassesCommand,
+  dataSubsetCommand,
+} from './commands/data-ood.js';
+import { demoCommand } from './commands/demo.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { reproduceFashionCommand } from './commands/reproduce.js';
 import { sampleCommand } from './commands/sample.js';
@@ -19,6 +24,7 @@ import { VERSION } from './version.js';
 export { VERSION };
 
 const COMMANDS: Command[] = [
+  demoCommand,
   trainCommand,
   finetuneCommand,
   scoreCommand,
@@ -29,6 +35,7 @@ const COMMANDS: Command[] = [
   dataBuildGeneralCommand,
   dataBuildOodCommand,
   dataSplitClassesCommand,
+  dataSubsetCommand,
   reproduceFashionCommand,
   backendsCommand,
 ];

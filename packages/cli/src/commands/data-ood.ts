@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { subsetDataset } from '@hierglow/datasets';
+import { createRng, randomPermutation, subsetDataset } from '@hierglow/datasets';
 import type { Command } from '../command.js';
 import { openDataRef } from '../data/data-source.js';
 import {
@@ -218,6 +218,51 @@ export const dataSplitClassesCommand: Command = {
       } finally {
         await ds.close();
       }
+    }
+    io.out(out);
+    return 0;
+  },
+};
+
+/** `hierglow data subset`: a seeded random sample of a dataset as `.hgds` (e.g. the demo data). */
+export const dataSubsetCommand: Command = {
+  name: 'data subset',
+  summary: 'write a seeded random sample of a dataset as .hgds',
+  usage:
+    'hierglow data subset --data NAME|PATH --count N --out FILE.hgds [--split NAME] [--seed S]',
+  options: {
+    data: { type: 'string' },
+    split: { type: 'string' },
+    count: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+  },
+  noBackend: true,
+  help: [
+    '  --data NAME|PATH          source dataset   --split NAME (default train)',
+    '  --count N                 images to keep (in source order, chosen uniformly at random)',
+    '  --seed S                  (default 0)',
+    '  --out FILE.hgds           written atomically; labels and provenance are kept',
+  ],
+  async run({ values }, io) {
+    const source = requiredStringFlag(values, 'data', 'data subset', 'NAME|PATH');
+    const out = requiredStringFlag(values, 'out', 'data subset', 'FILE.hgds');
+    const count = numberFlag(values, 'count', 0, { min: 1, integer: true });
+    const seed = numberFlag(values, 'seed', 0, { integer: true });
+    const split = stringFlag(values, 'split', 'train');
+    const ds = await openDataRef({ flag: 'data', source, split });
+    try {
+      const order = randomPermutation(ds.count, createRng(seed));
+      const chosen = Int32Array.from(order.subarray(0, Math.min(count, ds.count))).sort();
+      const details = { subsetOf: ds.description, split, count: chosen.length, seed };
+      await writeDatasetAtomic(out, subsetDataset(ds, chosen, details), {
+        format: ds.provenance.format,
+        sources: ds.provenance.sources,
+        details: { ...ds.provenance.details, ...details },
+      });
+      io.err(`${out}: ${chosen.length} of ${ds.count} images of ${ds.description}`);
+    } finally {
+      await ds.close();
     }
     io.out(out);
     return 0;
