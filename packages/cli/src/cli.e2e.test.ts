@@ -4,7 +4,7 @@
  * every documented file, and a run interrupted by SIGINT resumes to exactly the same result.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -284,6 +284,91 @@ describe('hierglow (built binary)', () => {
       await runCli([...args('interrupted'), '--resume', '--lr', '0.01'], dir),
       2,
       /--resume: .* was started with no --lr; drop --lr 0.01/,
+    );
+  });
+
+  it('inspects, subsets and builds OOD datasets', async () => {
+    const inspect = await runCli(['data', 'inspect', 'waves.hgds'], dir);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toMatch(/format\s+synthetic-waves/);
+    expect(inspect.stdout).toMatch(/images\s+64/);
+    expect(inspect.stdout).toMatch(/shape\s+16x16x1/);
+    expect(inspect.stdout).toMatch(/\n {2}0 +32\n {2}1 +32/); // label counts
+    const json = JSON.parse(
+      (await runCli(['data', 'inspect', 'waves.hgds', '--json'], dir)).stdout,
+    );
+    expect(json).toMatchObject({
+      count: 64,
+      shape: [16, 16, 1],
+      labelCounts: { '0': 32, '1': 32 },
+    });
+    expectOneLineError(
+      await runCli(['data', 'inspect', 'nope.hgds'], dir),
+      1,
+      /nope\.hgds does not exist/,
+    );
+    expectOneLineError(
+      await runCli(['data'], dir),
+      2,
+      /needs one of: inspect, download, build-general/,
+    );
+
+    const subset = await runCli(
+      [
+        'data',
+        'subset',
+        '--data',
+        'waves.hgds',
+        '--count',
+        '10',
+        '--seed',
+        '3',
+        '--out',
+        'sub.hgds',
+      ],
+      dir,
+    );
+    expect(subset.code, subset.stderr).toBe(0);
+    const sub = JSON.parse((await runCli(['data', 'inspect', 'sub.hgds', '--json'], dir)).stdout);
+    expect(sub.count).toBe(10);
+
+    const ood = await runCli(
+      [
+        'data',
+        'build-ood',
+        '--out',
+        'ood',
+        '--sets',
+        'noise,constant',
+        '--count',
+        '20',
+        '--size',
+        '16',
+      ],
+      dir,
+    );
+    expect(ood.code, ood.stderr).toBe(0);
+    const constant = JSON.parse(
+      (await runCli(['data', 'inspect', 'ood/constant.hgds', '--json'], dir)).stdout,
+    );
+    expect(constant).toMatchObject({ count: 20, shape: [16, 16, 1], labelCounts: null });
+    const manifest = JSON.parse(await readFile(join(dir, 'ood', 'manifest.json'), 'utf8'));
+    expect(Object.keys(manifest.sets)).toEqual(['noise', 'constant']);
+  });
+
+  it('samples a PNG grid and explains what the demo is missing', async () => {
+    const sample = await runCli(
+      ['sample', '--model', 'run', '--out', 'samples.png', '--n', '6', ...CPU],
+      dir,
+    );
+    expect(sample.code, sample.stderr).toBe(0);
+    const png = await readFile(join(dir, 'samples.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    await mkdir(join(dir, 'empty-demo'));
+    expectOneLineError(
+      await runCli(['demo', '--demo', 'empty-demo', ...CPU], dir),
+      1,
+      /demo: .*models\/general\/config\.json is missing \(the general model checkpoint\)/,
     );
   });
 });
