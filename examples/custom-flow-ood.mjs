@@ -209,7 +209,7 @@ function scores(px) {
   };
 }
 const inScores = scores(heldOut);
-console.log('AUROC (%)      rings vs ' + Object.keys(ood).join(' / '));
+console.log(`AUROC (%)      rings vs ${Object.keys(ood).join(' / ')}`);
 for (const name of Object.keys(inScores)) {
   const row = Object.values(ood).map((px) =>
     (100 * auroc(inScores[name], scores(px)[name])).toFixed(1),
