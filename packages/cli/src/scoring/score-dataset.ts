@@ -2,6 +2,7 @@ import { pngComplexityBitsPerDim } from '@hierglow/anomaly-metrics';
 import { evalBatches, type ImageDataset, type TransformOptions } from '@hierglow/datasets';
 import type { AnyModel } from '@hierglow/glow';
 import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from '../util/errors.js';
 import { ProgressBar } from '../util/progress.js';
 
 /** One model's per-example outputs on a dataset (nats unless the name says bits/dim). */
@@ -121,10 +122,9 @@ export async function scoreDataset(
   return result;
 }
 
-/** Scoring stopped by Ctrl-C (nothing to save: scoring is cheap to redo). */
-export class AbortedError extends Error {
-  readonly _tag = 'AbortedError';
+/** Scoring stopped by Ctrl-C: exit 130 like an interrupted run (nothing to save, scoring is cheap to redo). */
+export class AbortedError extends UsageError {
   constructor() {
-    super('interrupted; nothing was written');
+    super('interrupted; nothing was written', 130);
   }
 }
