@@ -157,6 +157,8 @@ export function reportHtml(r: ReportInput): string {
         xRange: [0, 1],
         yRange: [0, 1],
         diagonal: true,
+        legend: 'bottom-right',
+        firstColour: 1, // the in-distribution set has colour 0 in the histograms
       }),
     );
   });

@@ -93,12 +93,19 @@ function frame(
   return { x, y, parts };
 }
 
-function legend(names: string[], atRight = true): string {
+/** Where a legend sits inside the plot area. */
+export type LegendPosition = 'top-right' | 'top-left' | 'bottom-right';
+
+function legend(names: string[], position: LegendPosition = 'top-right', firstColour = 0): string {
+  const plotBottom = H - M.bottom;
   return names
     .map((n, i) => {
-      const y = M.top + 8 + i * 13;
-      const x = atRight ? W - M.right - 110 : M.left + 8;
-      return `<rect x="${x - 2}" y="${y - 9}" width="112" height="13" fill="#fff" fill-opacity="0.75"/><rect x="${x}" y="${y - 7}" width="10" height="8" fill="${colour(i)}"/><text x="${x + 14}" y="${y}" font-size="10">${escapeXml(n)}</text>`;
+      const y =
+        position === 'bottom-right'
+          ? plotBottom - 6 - (names.length - 1 - i) * 13
+          : M.top + 8 + i * 13;
+      const x = position === 'top-left' ? M.left + 8 : W - M.right - 110;
+      return `<rect x="${x - 2}" y="${y - 9}" width="112" height="13" fill="#fff" fill-opacity="0.75"/><rect x="${x}" y="${y - 7}" width="10" height="8" fill="${colour(i + firstColour)}"/><text x="${x + 14}" y="${y}" font-size="10">${escapeXml(n)}</text>`;
     })
     .join('');
 }
@@ -203,7 +210,9 @@ export function lineChartSvg(
     xRange?: [number, number];
     yRange?: [number, number];
     diagonal?: boolean;
-    legendAtRight?: boolean;
+    legend?: LegendPosition;
+    /** Colour index of the first series (to match another chart's colours). */
+    firstColour?: number;
   },
 ): string {
   const finite = (a: ArrayLike<number>) => Array.from(a).filter(Number.isFinite);
@@ -227,7 +236,9 @@ export function lineChartSvg(
       `<line x1="${f.x(xr[0])}" y1="${f.y(yr[0])}" x2="${f.x(xr[1])}" y2="${f.y(yr[1])}" stroke="#bbb" stroke-dasharray="4 3"/>`,
     );
   }
+  const first = options.firstColour ?? 0;
   series.forEach((s, i) => {
+    const c = colour(i + first);
     const pts: string[] = [];
     for (let k = 0; k < s.xs.length; k++) {
       const xv = s.xs[k]!;
@@ -238,18 +249,19 @@ export function lineChartSvg(
     if (s.markers) {
       for (const p of pts) {
         const [px, py] = p.split(',');
-        f.parts.push(`<circle cx="${px}" cy="${py}" r="2.5" fill="${colour(i)}"/>`);
+        f.parts.push(`<circle cx="${px}" cy="${py}" r="2.5" fill="${c}"/>`);
       }
     } else if (pts.length > 0) {
       f.parts.push(
-        `<polyline points="${pts.join(' ')}" fill="none" stroke="${colour(i)}" stroke-width="1.5"/>`,
+        `<polyline points="${pts.join(' ')}" fill="none" stroke="${c}" stroke-width="1.5"/>`,
       );
     }
   });
   f.parts.push(
     legend(
       series.map((s) => s.name),
-      options.legendAtRight ?? true,
+      options.legend,
+      first,
     ),
   );
   return svg(f.parts);
