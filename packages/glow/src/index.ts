@@ -34,6 +34,17 @@ export {
   type SafetensorsFile,
 } from './checkpoint/safetensors.js';
 export {
+  restoreClassConditional,
+  toClassConditional,
+} from './model/class-conditional-convert.js';
+export {
+  ClassConditionalGlow,
+  type ClassConditionalLogProbResult,
+  type ClassConditionalTerms,
+  type ClassSampleOptions,
+} from './model/class-conditional-glow.js';
+export { classificationAccuracy, predictedClasses } from './model/classification.js';
+export {
   type CouplingKind,
   configNumDims,
   type DenseGlowConfig,

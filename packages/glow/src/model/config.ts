@@ -4,8 +4,12 @@ import { ConfigError } from '@hierglow/flow-layers';
 export type CouplingKind = 'affine' | 'additive';
 /** The channel mixing of each flow step (spec 3.3b, 7.2). */
 export type PermutationKind = 'lu' | 'fixed' | 'shuffle' | 'reverse';
-/** The per-scale prior on the factored-out latents (spec 3.5, or the original Glow's). */
-export type PriorKind = 'per-dimension' | 'conditional';
+/**
+ * The per-scale prior on the factored-out latents: the paper's (spec 3.5), the original Glow's
+ * learned split prior, or the paper's supervised variant (spec 6.4: the per-dimension prior
+ * ActNorms with one diagonal Gaussian per class and scale on top).
+ */
+export type PriorKind = 'per-dimension' | 'conditional' | 'class-conditional';
 
 /**
  * The multi-scale Glow of spec 3 (all fields resolved; see {@link resolveModelConfig} for the
@@ -25,6 +29,11 @@ export type GlowConfig = {
   coupling: CouplingKind;
   permutation: PermutationKind;
   prior: PriorKind;
+  /**
+   * Number of classes of the class-conditional head (spec 6.4); present exactly when `prior` is
+   * `'class-conditional'`, and at least 2.
+   */
+  numClasses?: number;
   /** Seed of every random initialisation (1x1 convs, shuffles, coupling-net weights). */
   seed: number;
 };
@@ -115,7 +124,11 @@ export const MODEL_DEFAULTS = {
 const MODEL_KINDS = Object.keys(MODEL_DEFAULTS) as ModelConfig['kind'][];
 const COUPLINGS: readonly CouplingKind[] = ['affine', 'additive'];
 const PERMUTATIONS: readonly PermutationKind[] = ['lu', 'fixed', 'shuffle', 'reverse'];
-const PRIORS: readonly PriorKind[] = ['per-dimension', 'conditional'];
+const PRIORS: readonly PriorKind[] = ['per-dimension', 'conditional', 'class-conditional'];
+/** Config fields of a kind that have no default (so they are not in {@link MODEL_DEFAULTS}). */
+const OPTIONAL_FIELDS: Partial<Record<ModelConfig['kind'], readonly string[]>> = {
+  glow: ['numClasses'],
+};
 
 /**
  * Fills in the defaults of a model config and checks every field, so a typo or an impossible
@@ -143,7 +156,14 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
     input as unknown as Record<string, unknown>,
   );
   const defaults = MODEL_DEFAULTS[kind as ModelConfig['kind']] as Record<string, unknown>;
-  check.onlyKnownFields(['kind', 'height', 'width', 'channels', ...Object.keys(defaults)]);
+  check.onlyKnownFields([
+    'kind',
+    'height',
+    'width',
+    'channels',
+    ...Object.keys(defaults),
+    ...(OPTIONAL_FIELDS[kind as ModelConfig['kind']] ?? []),
+  ]);
   const merged = { ...defaults, ...definedFields(input as unknown as Record<string, unknown>) };
   const field = new FieldChecker(source, kind as string, merged);
   const height = field.positiveInteger('height');
@@ -199,7 +219,8 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
       seed,
     };
   }
-  return {
+  const prior = field.oneOf('prior', PRIORS);
+  const glow: GlowConfig = {
     kind: 'glow',
     height,
     width,
@@ -209,9 +230,28 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
     hidden,
     coupling,
     permutation: field.oneOf('permutation', PERMUTATIONS),
-    prior: field.oneOf('prior', PRIORS),
+    prior,
     seed,
   };
+  if (prior === 'class-conditional') {
+    if (merged.numClasses === undefined) {
+      throw new ConfigError(
+        `${source}: prior 'class-conditional' needs 'numClasses' (the number of labels, e.g. 10 for Fashion-MNIST)`,
+      );
+    }
+    const numClasses = field.positiveInteger('numClasses');
+    if (numClasses < 2) {
+      throw new ConfigError(
+        `${source}: 'numClasses' must be at least 2 for a class-conditional prior, got ${numClasses}`,
+      );
+    }
+    glow.numClasses = numClasses;
+  } else if (merged.numClasses !== undefined) {
+    throw new ConfigError(
+      `${source}: 'numClasses' only applies to prior 'class-conditional', but prior is '${prior}'`,
+    );
+  }
+  return glow;
 }
 
 /**

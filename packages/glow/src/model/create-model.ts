@@ -1,14 +1,16 @@
+import { ClassConditionalGlow } from './class-conditional-glow.js';
 import { type ModelConfigInput, resolveModelConfig } from './config.js';
 import { DenseGlow, Glow } from './glow.js';
 import { PatchGlow } from './patch-glow.js';
 import type { ScaleModel } from './scale-model.js';
 
-/** Any of the models {@link createModel} builds. */
+/** Any of the models {@link createModel} builds (`ClassConditionalGlow` is a `Glow`). */
 export type AnyModel = Glow | PatchGlow | DenseGlow;
 
 /**
  * Builds a freshly initialised model from a config, dispatching on `kind` (`'glow'`,
- * `'patch-glow'`, `'dense-glow'`). Missing fields get the paper's defaults; a bad field throws a
+ * `'patch-glow'`, `'dense-glow'`; a glow with `prior: 'class-conditional'` is a
+ * {@link ClassConditionalGlow}). Missing fields get the paper's defaults; a bad field throws a
  * ConfigError naming `source` and the field. A checkpoint's `config.json` goes through here.
  *
  * @example
@@ -18,7 +20,9 @@ export function createModel(config: ModelConfigInput, source = 'createModel'): A
   const resolved = resolveModelConfig(config, source);
   switch (resolved.kind) {
     case 'glow':
-      return new Glow(resolved, source);
+      return resolved.prior === 'class-conditional'
+        ? new ClassConditionalGlow(resolved, source)
+        : new Glow(resolved, source);
     case 'patch-glow':
       return new PatchGlow(resolved, source);
     case 'dense-glow':

@@ -1,3 +1,4 @@
+import { ConfigError } from '@hierglow/flow-layers';
 import {
   type DenseGlowConfig,
   type DenseGlowConfigInput,
@@ -14,7 +15,8 @@ import { ScaleStack } from './scale-stack.js';
  * steps of ActNorm → invertible 1x1 conv → affine coupling on all channels, then (but for the
  * last scale) a split whose first half z_k is factored out. Scale k's prior is a per-dimension
  * ActNorm (eps 1e-8) on z_k flattened in NCHW order plus N(0, I) (spec 3.5), or, with
- * `prior: 'conditional'`, the original Glow's learned split prior.
+ * `prior: 'conditional'`, the original Glow's learned split prior. `prior: 'class-conditional'`
+ * (spec 6.4) is the subclass `ClassConditionalGlow`.
  *
  * Images are NHWC with values in [−0.5, 0.5) (spec 2.1). Defaults are the paper's: L = 3,
  * K = 32, hidden 512, affine coupling, LU 1x1 conv, per-dimension prior.
@@ -28,6 +30,12 @@ export class Glow extends ScaleModel<GlowConfig> {
   /** @param source names where the config came from in error messages */
   constructor(config: GlowConfigInput, source = 'Glow config') {
     const resolved = resolveConfigOfKind('glow', config, source);
+    if (resolved.prior === 'class-conditional' && new.target === Glow) {
+      throw new ConfigError(
+        `${source}: prior 'class-conditional' needs the class head of ClassConditionalGlow; ` +
+          'build it with createModel(config) or new ClassConditionalGlow(config)',
+      );
+    }
     const levels = buildLevels(
       {
         inputShape: [resolved.height, resolved.width, resolved.channels],
@@ -36,7 +44,8 @@ export class Glow extends ScaleModel<GlowConfig> {
         hidden: resolved.hidden,
         coupling: resolved.coupling,
         permutation: resolved.permutation,
-        prior: resolved.prior,
+        // The class-conditional head (spec 6.4) sits on top of the per-dimension prior ActNorms.
+        prior: resolved.prior === 'class-conditional' ? 'per-dimension' : resolved.prior,
         dense: false,
       },
       new SeedSequence(resolved.seed),

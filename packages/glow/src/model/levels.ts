@@ -92,7 +92,8 @@ export interface LevelsOptions extends StepOptions {
   inputShape: readonly number[];
   levels: number;
   stepsPerLevel: number;
-  prior: PriorKind;
+  /** The stack's own priors; a class-conditional model builds `'per-dimension'` and adds its head. */
+  prior: Exclude<PriorKind, 'class-conditional'>;
   /** Dense steps on the NCHW-flattened scale (spec 7.2) instead of conv steps (spec 3.3). */
   dense: boolean;
 }
@@ -135,7 +136,11 @@ export function buildLevels(options: LevelsOptions, seeds: SeedSequence): ScaleL
   return levels;
 }
 
-function makePrior(kind: PriorKind, zShape: number[], passedOnChannels: number | null): ScalePrior {
+function makePrior(
+  kind: LevelsOptions['prior'],
+  zShape: number[],
+  passedOnChannels: number | null,
+): ScalePrior {
   if (kind === 'per-dimension') return new PerDimensionPrior(zShape);
   return passedOnChannels === null
     ? new LearnedTopPrior(zShape)

@@ -244,8 +244,8 @@ export abstract class ScaleModel<C extends ModelConfig = ModelConfig> implements
       );
     }
     withDataInit(() => {
-      const result = this.logProb(x);
-      tf.dispose([result.logP, result.bitsPerDim, ...result.perScale]);
+      // Every tensor of the result, including what subclasses add to it.
+      tf.dispose(this.logProb(x) as unknown as tf.TensorContainer);
     });
   }
 
@@ -293,7 +293,8 @@ export abstract class ScaleModel<C extends ModelConfig = ModelConfig> implements
     return tf.sum(tf.reshape(v, [-1, rows]), 1) as tf.Tensor1D;
   }
 
-  private checkImages(x: tf.Tensor, method: string): void {
+  /** Throws a ShapeError naming `method` unless `x` is a float32 NHWC batch of this model's images. */
+  protected checkImages(x: tf.Tensor, method: string): void {
     const [h, w, c] = this.inputShape;
     if (
       !(x instanceof tf.Tensor) ||

@@ -15,7 +15,9 @@ import {
   saveCheckpoint,
 } from '../checkpoint/checkpoint.js';
 import { CheckpointMismatchError } from '../checkpoint/errors.js';
+import { toClassConditional } from '../model/class-conditional-convert.js';
 import { createModel } from '../model/create-model.js';
+import type { Glow } from '../model/glow.js';
 import type { DataStream, TrainingBatch } from './data.js';
 import { initializeFromData } from './evaluation.js';
 import { Trainer, type TrainerEvent } from './trainer.js';
@@ -204,5 +206,58 @@ describe('training and checkpoints with the real Glow', () => {
     expect(losses(straightEvents)).toHaveLength(8);
     straight.dispose();
     restored.model.dispose();
+  });
+
+  it('trains a class-conditional Glow on the true-class NLL (inlierLogP); extra losses see logPPerClass', async () => {
+    const general = await initialisedGlow();
+    const model = toClassConditional(general as Glow, 3);
+    general.dispose();
+    // Distinct class means, so the true class's NLL differs from the mixture's.
+    for (const [name, v] of Object.entries(model.variables())) {
+      if (!name.endsWith('classHead.gaussian.mean')) continue;
+      const [C, D] = v.shape as [number, number];
+      tf.tidy(() => v.assign(tf.mul(tf.reshape(tf.range(0, C), [C, 1]), tf.fill([C, D], 0.3))));
+    }
+    const batch = pixels(1, 4)({ seed: 5, epoch: 0 }) as Iterable<TrainingBatch>;
+    const [first] = [...batch];
+    const labels = [0, 2, 1, 2];
+    const x = tf.tensor4d(first!.x as Float32Array, [4, 8, 8, 1]);
+    const D = model.numDims;
+    const [trueClassNll, mixtureNll] = tf.tidy(() => {
+      const perClass = model.logProbPerClass(x).arraySync();
+      const mixture = Array.from(model.logProb(x).logP.dataSync());
+      const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+      return [
+        mean(perClass.map((row, b) => D * Math.log(256) - row[labels[b]!]!)),
+        mean(mixture.map((v) => D * Math.log(256) - v)),
+      ];
+    });
+    x.dispose();
+    expect(Math.abs(trueClassNll! - mixtureNll!)).toBeGreaterThan(1);
+    const seen: number[][] = [];
+    const trainer = new Trainer(model, {
+      epochs: 1,
+      evaluateAtStart: false,
+      fineTune: {
+        inlierLogP: (output, y) =>
+          tf.sum(tf.mul(output.logPPerClass!, tf.oneHot(tf.cast(y!, 'int32'), 3)), 1),
+        extraLosses: [
+          {
+            name: 'probe',
+            compute: (ctx) => {
+              seen.push(ctx.output.logPPerClass!.shape);
+              return tf.scalar(0);
+            },
+          },
+        ],
+      },
+    });
+    const before = Array.from(model.variables()['levels.1.classHead.gaussian.mean']!.dataSync());
+    const report = trainer.trainStep({ ...first!, labels: Int32Array.from(labels) });
+    expect(Math.abs(report.nll - trueClassNll!)).toBeLessThan(1e-3 * Math.abs(trueClassNll!));
+    expect(seen).toEqual([[4, 3]]);
+    const after = Array.from(model.variables()['levels.1.classHead.gaussian.mean']!.dataSync());
+    expect(after).not.toEqual(before);
+    model.dispose();
   });
 });

@@ -9,6 +9,8 @@ export interface LogProbOutput {
   perScale?: tf.Tensor1D[];
   /** Bits per dimension of the discrete NLL (spec 4), shape `[batch]`. */
   bitsPerDim?: tf.Tensor1D;
+  /** Class-conditional models (spec 6.4): log p(x|c) per example and class, `[batch, classes]`. */
+  logPPerClass?: tf.Tensor2D;
 }
 
 /**

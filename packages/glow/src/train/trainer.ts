@@ -23,6 +23,8 @@ export interface ExtraLossContext {
   labels?: tf.Tensor;
   /** log p(x) of the training batch under the trained model, nats, `[batch]` (differentiable). */
   logP: tf.Tensor1D;
+  /** The trained model's whole output on the training batch (`logP` is its `logP`). */
+  output: LogProbOutput;
   /** The frozen model's output on the training batch (detached), when `frozenOnTrainingBatch`. */
   frozen?: LogProbOutput;
   /** The auxiliary batch of this step, when an auxiliary stream is configured. */
@@ -59,6 +61,12 @@ export interface FineTuneOptions {
   frozenModel?: TrainableModel;
   /** Also run the frozen model on the training batch (the supervised wrong-class loss needs it). */
   frozenOnTrainingBatch?: boolean;
+  /**
+   * The per-example log-density of the NLL term, from the model's output on the training batch
+   * and the batch's labels; default `output.logP`. The supervised variant (spec 6.4) trains on
+   * the true class's log p(x|y). The NLLs reported in events (and the non-finite rule) use it.
+   */
+  inlierLogP?: (output: LogProbOutput, labels: tf.Tensor | undefined) => tf.Tensor1D;
 }
 
 /** Periodic checkpoints. One directory, replaced atomically at each save; also saved at the end and on abort. */
@@ -405,14 +413,17 @@ export class Trainer {
     const extras = this.options.fineTune?.extraLosses ?? [];
     const D = this.model.numDims;
     const kept: { nll?: tf.Tensor; terms?: tf.Tensor } = {};
+    const inlierLogP = this.options.fineTune?.inlierLogP;
     const { value, grads } = tf.variableGrads(() => {
-      const logP = this.model.logProb(x).logP;
-      const nll = tf.sub(D * LN_256, logP);
+      const output = this.model.logProb(x);
+      const logP = output.logP;
+      const nll = tf.sub(D * LN_256, inlierLogP ? inlierLogP(output, labels) : logP);
       const nllMean = tf.mean(nll) as tf.Scalar;
       const ctx: ExtraLossContext = {
         model: this.model,
         x,
         logP,
+        output,
         step: this.trainingState.step,
         epoch: this.trainingState.epoch,
       };

@@ -1,0 +1,66 @@
+import { ShapeError } from '@hierglow/flow-layers';
+import type * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The predicted class of every row of per-class log-densities (`[batch, classes]`, e.g.
+ * `logProbPerClass`): the argmax, ties to the lower index. A row with a NaN has no prediction
+ * (−1), so it counts as wrong in {@link classificationAccuracy} instead of as class 0.
+ *
+ * @example
+ * predictedClasses(model.logProbPerClass(x)); // Int32Array [batch]
+ */
+export function predictedClasses(logPPerClass: tf.Tensor2D): Int32Array {
+  if (logPPerClass.rank !== 2) {
+    throw new ShapeError(
+      `predictedClasses expects per-class log-densities [batch, classes], got shape [${logPPerClass.shape}]`,
+    );
+  }
+  const [rows, classes] = logPPerClass.shape;
+  const values = logPPerClass.dataSync();
+  const out = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let best = -1;
+    let bestValue = Number.NEGATIVE_INFINITY;
+    for (let c = 0; c < classes; c++) {
+      const v = values[i * classes + c]!;
+      if (Number.isNaN(v)) {
+        best = -1;
+        break;
+      }
+      if (best === -1 || v > bestValue) {
+        best = c;
+        bestValue = v;
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * The fraction of rows whose argmax class (see {@link predictedClasses}) is the label: a
+ * class-conditional flow's test accuracy.
+ *
+ * @param logPPerClass `[batch, classes]`, e.g. `model.logProbPerClass(x)`
+ * @param labels one integer label per row
+ * @example
+ * const accuracy = classificationAccuracy(model.logProbPerClass(x), [3, 0, 7]);
+ */
+export function classificationAccuracy(
+  logPPerClass: tf.Tensor2D,
+  labels: tf.Tensor | ArrayLike<number>,
+): number {
+  const predicted = predictedClasses(logPPerClass);
+  const truth = 'dataSync' in labels ? labels.dataSync() : labels;
+  if (truth.length !== predicted.length) {
+    throw new ShapeError(
+      `classificationAccuracy: ${truth.length} labels for ${predicted.length} rows of log-densities`,
+    );
+  }
+  if (predicted.length === 0) {
+    throw new ShapeError('classificationAccuracy: no rows; the accuracy of nothing is undefined');
+  }
+  let correct = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === truth[i]) correct++;
+  return correct / predicted.length;
+}
