@@ -86,6 +86,16 @@ export abstract class Bijector {
   }
 }
 
+/**
+ * A `tf.Variable` holding `initial`, which it takes over: the initial tensor is disposed, so
+ * building and disposing a layer leaves nothing behind (`tf.variable` alone keeps it alive).
+ */
+export function ownedVariable(initial: tf.Tensor, trainable: boolean): tf.Variable {
+  const v = tf.variable(initial, trainable);
+  initial.dispose();
+  return v;
+}
+
 /** Prefixes every name of `vars` with `prefix.`; for composites. */
 export function prefixVariables(prefix: string, vars: NamedVariables): NamedVariables {
   const out: NamedVariables = {};
@@ -97,15 +107,23 @@ export function prefixVariables(prefix: string, vars: NamedVariables): NamedVari
  * Copies values into a bijector's variables by name. Every variable must be present with the
  * same shape; extra entries are an error too, so a mismatched checkpoint never half-loads.
  */
-export function assignVariables(target: NamedVariables, values: Record<string, tf.Tensor>, source = 'weights'): void {
+export function assignVariables(
+  target: NamedVariables,
+  values: Record<string, tf.Tensor>,
+  source = 'weights',
+): void {
   const missing = Object.keys(target).filter((k) => !(k in values));
   const extra = Object.keys(values).filter((k) => !(k in target));
   if (missing.length > 0 || extra.length > 0) {
     throw new ConfigError(
       `${source} do not match the model: ` +
         [
-          missing.length ? `missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}` : '',
-          extra.length ? `unexpected ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}` : '',
+          missing.length
+            ? `missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}`
+            : '',
+          extra.length
+            ? `unexpected ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}`
+            : '',
         ]
           .filter(Boolean)
           .join('; '),
@@ -114,14 +132,21 @@ export function assignVariables(target: NamedVariables, values: Record<string, t
   for (const [k, v] of Object.entries(target)) {
     const value = values[k]!;
     if (!tf.util.arraysEqual(v.shape, value.shape)) {
-      throw new ConfigError(`${source}: '${k}' has shape [${value.shape}], the model expects [${v.shape}]`);
+      throw new ConfigError(
+        `${source}: '${k}' has shape [${value.shape}], the model expects [${v.shape}]`,
+      );
     }
     v.assign(value.dtype === v.dtype ? value : tf.cast(value, v.dtype));
   }
 }
 
 /** Throws a {@link ShapeError} naming `who` unless `x` has the given rank. */
-export function assertRank(who: string, x: tf.Tensor, rank: number, layout = rank === 4 ? 'NHWC' : ''): void {
+export function assertRank(
+  who: string,
+  x: tf.Tensor,
+  rank: number,
+  layout = rank === 4 ? 'NHWC' : '',
+): void {
   if (x.rank !== rank) {
     throw new ShapeError(
       `${who} expects a rank-${rank}${layout ? ` ${layout}` : ''} tensor, got shape [${x.shape}]`,

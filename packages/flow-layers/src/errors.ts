@@ -9,7 +9,9 @@ export class HierglowError extends Error {
     this.name = new.target.name;
   }
   static isInstance(e: unknown): e is HierglowError {
-    return typeof e === 'object' && e !== null && typeof (e as { _tag?: unknown })._tag === 'string';
+    return (
+      typeof e === 'object' && e !== null && typeof (e as { _tag?: unknown })._tag === 'string'
+    );
   }
 }
 

@@ -19,6 +19,7 @@ export {
   type ForwardResult,
   type InverseResult,
   type NamedVariables,
+  ownedVariable,
   prefixVariables,
   registerBijector,
   withDataInit,

@@ -18,7 +18,8 @@ export interface LuDecomposition {
 }
 
 export function luDecompose(a: ArrayLike<number>, n: number): LuDecomposition {
-  if (a.length !== n * n) throw new RangeError(`luDecompose: expected ${n * n} entries, got ${a.length}`);
+  if (a.length !== n * n)
+    throw new RangeError(`luDecompose: expected ${n * n} entries, got ${a.length}`);
   const lu = Float64Array.from(a);
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;

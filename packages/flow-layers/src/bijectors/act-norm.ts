@@ -7,6 +7,7 @@ import {
   type ForwardResult,
   type InverseResult,
   type NamedVariables,
+  ownedVariable,
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
@@ -72,8 +73,8 @@ export class ActNorm extends Bijector {
     }
     this.shape = [...shape];
     this.eps = eps;
-    this.loc = tf.variable(tf.zeros([...this.shape]), true);
-    this.logs = tf.variable(tf.zeros([...this.shape]), true);
+    this.loc = ownedVariable(tf.zeros([...this.shape]), true);
+    this.logs = ownedVariable(tf.zeros([...this.shape]), true);
   }
 
   /** True once this layer has set its parameters from data in some {@link withDataInit} pass. */

@@ -6,6 +6,7 @@ import {
   type ForwardResult,
   type InverseResult,
   type NamedVariables,
+  ownedVariable,
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
@@ -81,7 +82,7 @@ export class InvConv1x1 extends Bijector {
     const gaussian = Float64Array.from({ length: c * c }, () => rng.normal());
     const q = qrOrthogonal(gaussian, c);
     if (!lu) {
-      this.vars = { weight: tf.variable(tf.tensor2d(Float32Array.from(q), [c, c]), false) };
+      this.vars = { weight: ownedVariable(tf.tensor2d(Float32Array.from(q), [c, c]), false) };
       this.constants = null;
       return;
     }
@@ -106,11 +107,11 @@ export class InvConv1x1 extends Bijector {
       }
     }
     this.vars = {
-      p: tf.variable(tf.tensor2d(p, [c, c]), false),
-      signS: tf.variable(tf.tensor1d(signS), false),
-      lower: tf.variable(tf.tensor2d(lower, [c, c]), true),
-      upper: tf.variable(tf.tensor2d(upper, [c, c]), true),
-      logS: tf.variable(tf.tensor1d(logS), true),
+      p: ownedVariable(tf.tensor2d(p, [c, c]), false),
+      signS: ownedVariable(tf.tensor1d(signS), false),
+      lower: ownedVariable(tf.tensor2d(lower, [c, c]), true),
+      upper: ownedVariable(tf.tensor2d(upper, [c, c]), true),
+      logS: ownedVariable(tf.tensor1d(logS), true),
     };
     const lowerMask = new Float32Array(c * c);
     const upperMask = new Float32Array(c * c);

@@ -5,6 +5,7 @@ import {
   type ForwardResult,
   type InverseResult,
   type NamedVariables,
+  ownedVariable,
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
@@ -109,7 +110,7 @@ export class Shuffle extends Bijector {
     this.size = size;
     this.seed = seed;
     const perm = randomPermutation(size, createRng(seed));
-    this.permutation = tf.variable(tf.tensor1d(perm, 'int32'), false);
+    this.permutation = ownedVariable(tf.tensor1d(perm, 'int32'), false);
   }
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type NamedVariables, prefixVariables } from '../bijector.js';
+import { type NamedVariables, ownedVariable, prefixVariables } from '../bijector.js';
 import { ActNorm } from '../bijectors/act-norm.js';
 import { ShapeError } from '../errors.js';
 import { conv2d } from '../ops/conv2d.js';
@@ -67,11 +67,11 @@ export class ConvCouplingNet implements CouplingNet {
     const rng = createRng(seed);
     // Variables are not tracked by tf.tidy; the tidy only frees the initial-value tensors.
     [this.conv1, this.conv2, this.conv3, this.bias3, this.logs3] = tf.tidy(() => [
-      tf.variable(normalTensor([3, 3, inChannels, hidden], INIT_STD, rng), true),
-      tf.variable(normalTensor([1, 1, hidden, hidden], INIT_STD, rng), true),
-      tf.variable(tf.zeros([3, 3, hidden, outChannels]), true),
-      tf.variable(tf.zeros([outChannels]), true),
-      tf.variable(tf.zeros([outChannels]), true),
+      ownedVariable(normalTensor([3, 3, inChannels, hidden], INIT_STD, rng), true),
+      ownedVariable(normalTensor([1, 1, hidden, hidden], INIT_STD, rng), true),
+      ownedVariable(tf.zeros([3, 3, hidden, outChannels]), true),
+      ownedVariable(tf.zeros([outChannels]), true),
+      ownedVariable(tf.zeros([outChannels]), true),
     ]);
     this.norm1 = new ActNorm({ shape: [hidden] });
     this.norm2 = new ActNorm({ shape: [hidden] });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedVariables } from '../bijector.js';
+import { ownedVariable } from '../bijector.js';
 import { ShapeError } from '../errors.js';
 import { matMul } from '../ops/matmul.js';
 import { createRng } from '../rng.js';
@@ -58,8 +59,8 @@ export class DenseCouplingNet implements CouplingNet {
       sizes.map(([fanIn, fanOut]) => {
         const bound = 1 / Math.sqrt(fanIn);
         return {
-          weight: tf.variable(uniformTensor([fanIn, fanOut], bound, rng), true),
-          bias: tf.variable(uniformTensor([fanOut], bound, rng), true),
+          weight: ownedVariable(uniformTensor([fanIn, fanOut], bound, rng), true),
+          bias: ownedVariable(uniformTensor([fanOut], bound, rng), true),
         };
       }),
     );

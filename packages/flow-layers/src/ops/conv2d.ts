@@ -20,9 +20,14 @@ export type ConvPadding = 'same' | 'valid';
  * @param x `[batch, height, width, inChannels]`
  * @param filter `[kh, kw, inChannels, outChannels]`
  */
-export function conv2d(x: tf.Tensor4D, filter: tf.Tensor4D, padding: ConvPadding = 'same'): tf.Tensor4D {
+export function conv2d(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  padding: ConvPadding = 'same',
+): tf.Tensor4D {
   const [kh, kw, inC] = filter.shape;
-  if (x.rank !== 4) throw new ShapeError(`conv2d expects a rank-4 NHWC input, got shape [${x.shape}]`);
+  if (x.rank !== 4)
+    throw new ShapeError(`conv2d expects a rank-4 NHWC input, got shape [${x.shape}]`);
   if (x.shape[3] !== inC) {
     throw new ShapeError(`conv2d: input has ${x.shape[3]} channels but the filter expects ${inC}`);
   }
