@@ -38,6 +38,7 @@ export {
 // Training losses (tfjs)
 export { type MarginLossOptions, marginLoss } from './losses/margin-loss.js';
 export { type OutlierLossOptions, outlierLoss } from './losses/outlier-loss.js';
+export { type WrongClassLossOptions, wrongClassLoss } from './losses/wrong-class-loss.js';
 // Metrics
 export { auroc } from './metrics/auroc.js';
 export {

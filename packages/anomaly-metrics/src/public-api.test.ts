@@ -41,6 +41,7 @@ describe('public API', () => {
         'thresholdAtTpr',
         'typicalityBatchScores',
         'typicalityStatistic',
+        'wrongClassLoss',
       ].sort(),
     );
   });
