@@ -382,6 +382,14 @@ describe('ClassConditionalGlow conversion, sampling, config and checkpoints', ()
     expect(() => model.sample(1, { classes: 3 })).toThrow(/classes 0\.\.2/);
   });
 
+  it('constructing and disposing a class-conditional Glow leaves no tensors behind', () => {
+    // A first build warms up backend caches that would otherwise count as new tensors.
+    new ClassConditionalGlow({ ...TINY_GLOW, numClasses: 2 }).dispose();
+    const before = tf.memory().numTensors;
+    new ClassConditionalGlow({ ...TINY_GLOW, numClasses: 2 }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('predictedClasses and classificationAccuracy: argmax per row, NaN rows count as wrong', () => {
     const logP = tf.tensor2d([
       [-3, -1, -2],

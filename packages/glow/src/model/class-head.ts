@@ -1,4 +1,4 @@
-import { ConfigError, type NamedVariables, ShapeError } from '@hierglow/flow-layers';
+import { ConfigError, type NamedVariables, ownedVariable, ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { PRIOR_ACTNORM_EPS } from './prior.js';
 
@@ -38,7 +38,7 @@ export class ClassConditionalHead {
     }
     this.numClasses = numClasses;
     this.numDims = numDims;
-    const zeros = () => tf.variable(tf.zeros([numClasses, numDims]), true);
+    const zeros = () => ownedVariable(tf.zeros([numClasses, numDims]), true);
     this.loc = zeros();
     this.logs = zeros();
     this.mean = zeros();
