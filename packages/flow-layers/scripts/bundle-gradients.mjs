@@ -41,4 +41,7 @@ writeFileSync(
 const outDist = join(pkg, 'dist', 'generated');
 mkdirSync(outDist, { recursive: true });
 copyFileSync(outSrc, join(outDist, 'tfjs-gradients.js'));
-copyFileSync(join(pkg, 'src', 'generated', 'tfjs-gradients.d.ts'), join(outDist, 'tfjs-gradients.d.ts'));
+copyFileSync(
+  join(pkg, 'src', 'generated', 'tfjs-gradients.d.ts'),
+  join(outDist, 'tfjs-gradients.d.ts'),
+);

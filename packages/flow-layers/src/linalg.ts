@@ -48,7 +48,8 @@ export function luDecompose(a: ArrayLike<number>, n: number): LuDecomposition {
     const pivot = lu[k * n + k]!;
     if (pivot === 0) continue; // singular; determinant is 0
     for (let i = k + 1; i < n; i++) {
-      const f = (lu[i * n + k]! /= pivot);
+      const f = lu[i * n + k]! / pivot;
+      lu[i * n + k] = f;
       if (f === 0) continue;
       for (let j = k + 1; j < n; j++) lu[i * n + j]! -= f * lu[k * n + j]!;
     }

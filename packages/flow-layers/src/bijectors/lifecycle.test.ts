@@ -35,7 +35,10 @@ const factories: [string, () => Bijector][] = [
         net: new DenseCouplingNet({ inFeatures: 3, outFeatures: 3, hidden: 8, seed: 1 }),
       }),
   ],
-  ['Chain', () => new Chain([new ActNorm({ shape: [6] }), new InvConv1x1({ channels: 6, seed: 2 })])],
+  [
+    'Chain',
+    () => new Chain([new ActNorm({ shape: [6] }), new InvConv1x1({ channels: 6, seed: 2 })]),
+  ],
 ];
 
 describe('construct then dispose leaves no tensors', () => {
