@@ -129,6 +129,11 @@ export const evaluateCommand: Command = {
   async run({ values }, io) {
     const metrics = await evaluateFromFlags(values, io);
     io.out(aurocTable(metrics));
+    if (metrics.classification) {
+      io.out(
+        `test accuracy ${(100 * metrics.classification.accuracy).toFixed(2)} % (${metrics.classification.count} images)`,
+      );
+    }
     return 0;
   },
 };

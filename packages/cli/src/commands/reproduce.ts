@@ -25,6 +25,7 @@ const REPRODUCE_DEFAULTS = {
   'general-epochs': '8',
   'fashion-epochs': '2',
   'outlier-epochs': '1',
+  'supervised-epochs': '0',
   'fashion-limit': '',
   levels: '3',
   'steps-per-level': '8',
@@ -79,7 +80,8 @@ export const reproduceFashionCommand: Command = {
   help: [
     '  --work DIR                everything goes here (default runs/reproduce-fashion):',
     '                            general/ (photo crops), ood/ (OOD sets), runs/general,',
-    '                            runs/fashion, runs/fashion-outlier, eval/<model>/, results.md,',
+    '                            runs/fashion, runs/fashion-outlier, [runs/fashion-supervised],',
+    '                            eval/<model>/, results.md,',
     '                            commands.txt (the exact commands of every step)',
     'Sizes (defaults fit two CPU cores in a few hours; the paper uses L 3, K 32, hidden 512):',
     ...Object.entries(REPRODUCE_DEFAULTS).map(
@@ -92,8 +94,12 @@ export const reproduceFashionCommand: Command = {
     '  3. train the general Glow on the crops (data-dependent init, spec 6.2)',
     '  4. finetune it on Fashion-MNIST (spec 6.3, no outlier loss)',
     '  5. finetune it on Fashion-MNIST with the outlier loss against the general model',
-    '  6. evaluate both fine-tuned models (with the general model: ratio scores) on the',
-    '     Fashion-MNIST test set vs every OOD set; results.md compares them',
+    '  5b. with --supervised-epochs N > 0 (default 0: skipped): finetune it as a class-',
+    '     conditional Glow on the labels (spec 6.4: true-class NLL, wrong-class and outlier',
+    '     losses against the general model)',
+    '  6. evaluate the fine-tuned models (with the general model: ratio scores) on the',
+    '     Fashion-MNIST test set vs every OOD set; results.md compares them (and reports the',
+    "     supervised model's test accuracy)",
   ],
   async run({ values }, io) {
     const v = (k: keyof typeof REPRODUCE_DEFAULTS) => stringFlag(values, k, REPRODUCE_DEFAULTS[k]);
@@ -181,6 +187,25 @@ export const reproduceFashionCommand: Command = {
         },
       ],
     ];
+    const supervised = Number(v('supervised-epochs')) > 0;
+    if (supervised) {
+      steps.push([
+        '5b/6 Fashion-MNIST supervised fine-tune (class-conditional, spec 6.4)',
+        'finetune',
+        {
+          from: join(runs, 'general'),
+          data: 'fashion-mnist',
+          out: join(runs, 'fashion-supervised'),
+          epochs: v('supervised-epochs'),
+          ...(v('fashion-limit') ? { limit: v('fashion-limit') } : {}),
+          supervised: true,
+          'outlier-data': general,
+          'outlier-weight': v('outlier-weight'),
+          'outlier-temperature': v('outlier-temperature'),
+          ...common,
+        },
+      ]);
+    }
     for (const [name, command, flags] of steps) {
       if ((await trainStep(name, command, flags, io, record)) === 'aborted')
         return INTERRUPTED_EXIT_CODE;
@@ -191,7 +216,11 @@ export const reproduceFashionCommand: Command = {
       .filter((s) => existsSync(join(ood, `${s}.hgds`)))
       .map((s) => `${s}=${join(ood, `${s}.hgds`)}`);
     const results: { name: string; metrics: MetricsFile }[] = [];
-    for (const name of ['fashion', 'fashion-outlier']) {
+    for (const name of [
+      'fashion',
+      'fashion-outlier',
+      ...(supervised ? ['fashion-supervised'] : []),
+    ]) {
       const out = join(work, 'eval', name);
       const flags: Flags = {
         model: join(runs, name),

@@ -98,16 +98,20 @@ export function transformFor(
 
 /**
  * A trainer data stream over `ds`: every pass (epoch) is shuffled and augmented from the pass
- * seed only, so a resumed run sees the same batches (spec 6.1: shuffled, drop_last).
+ * seed only, so a resumed run sees the same batches (spec 6.1: shuffled, drop_last). With
+ * `labels`, batches carry the dataset's labels.
  */
 export function trainingStream(
   ds: ImageDataset,
   transform: TransformOptions,
   batchSize: number,
+  { labels = false }: { labels?: boolean } = {},
 ): DataStream {
   return async function* ({ seed }) {
     for await (const b of batchIterator(ds, { batchSize, seed, transform, dropLast: true })) {
       const batch: TrainingBatch = { x: b.x, shape: b.shape };
+      // Labels only when a loss reads them (the supervised variant): they cost a tensor a step.
+      if (labels && b.labels) batch.labels = b.labels;
       yield batch;
     }
   };

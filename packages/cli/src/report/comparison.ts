@@ -44,6 +44,22 @@ export function comparisonTable(results: { name: string; metrics: MetricsFile }[
       '',
     );
   }
+  const classifiers = results.filter((r) => r.metrics.classification);
+  if (classifiers.length > 0) {
+    lines.push(
+      `## Test accuracy on ${first.inDistribution.name} (class-conditional models, argmax_c log p(x|c))`,
+      '',
+      markdownTable(
+        ['model', 'accuracy %', 'images'],
+        classifiers.map((r) => [
+          r.name,
+          (100 * r.metrics.classification!.accuracy).toFixed(2),
+          String(r.metrics.classification!.count),
+        ]),
+      ),
+      '',
+    );
+  }
   lines.push(
     '## Mean bits/dim',
     '',

@@ -82,6 +82,18 @@ function summarise(ref: NamedDataRef, o: DatasetOutputs, numDims: number): Datas
   return s;
 }
 
+/**
+ * The test accuracy of a class-conditional model (spec 6.4) on a labelled set: argmax_c
+ * log p(x|c) against the labels; undefined for other models or unlabelled data.
+ */
+function classificationOf(o: DatasetOutputs): MetricsFile['classification'] {
+  const predicted = o.model.predictedClass;
+  if (!predicted || !o.labels || o.count === 0) return undefined;
+  let correct = 0;
+  for (let i = 0; i < o.count; i++) if (predicted[i] === o.labels[i]) correct++;
+  return { accuracy: correct / o.count, count: o.count };
+}
+
 /** The first `n` images of a dataset as the model sees them, tiled. */
 async function exampleGrid(
   ds: ImageDataset,
@@ -169,6 +181,13 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
         )
       : null,
   };
+  const classification = classificationOf(inSet.outputs);
+  if (classification) {
+    file.classification = classification;
+    s.log(
+      `${inSet.ref.name}: test accuracy ${(100 * classification.accuracy).toFixed(2)} % (argmax_c log p(x|c), ${classification.count} images)`,
+    );
+  }
   await writeJsonAtomic(paths.metrics, file);
   await writeFileAtomic(paths.summary, metricsMarkdown(file));
 

@@ -35,6 +35,11 @@ export function metricsMarkdown(m: MetricsFile): string {
     `- general model: ${m.general ? `\`${m.general}\`` : 'none (no ratio scores)'}`,
     `- inputs: ${m.noise === 'bin-centre' ? 'bin centres x = v/256 − 0.5 + 1/512 (spec 2.1)' : m.noise}`,
     `- convention: ${m.convention}`,
+    ...(m.classification
+      ? [
+          `- test accuracy (class-conditional model, argmax_c log p(x|c)): ${pct(m.classification.accuracy)} % of ${m.classification.count} images`,
+        ]
+      : []),
     '',
     '## AUROC (%)',
     '',

@@ -67,6 +67,11 @@ export interface MetricsFile {
   metrics: Record<string, Record<string, DetectionMetrics>>;
   /** Spearman ρ of the model's and the general model's log p per dataset (paper Fig. 2B), or null. */
   rankCorrelation: Record<string, number | null> | null;
+  /**
+   * A class-conditional model (spec 6.4) on a labelled in-distribution set: the fraction of its
+   * images whose argmax_c log p(x|c) is their label.
+   */
+  classification?: { accuracy: number; count: number };
 }
 
 /** The header fields of a metrics file. */

@@ -1,6 +1,6 @@
 import { pngComplexityBitsPerDim } from '@hierglow/anomaly-metrics';
 import { evalBatches, type ImageDataset, type TransformOptions } from '@hierglow/datasets';
-import type { AnyModel } from '@hierglow/glow';
+import { type AnyModel, ClassConditionalGlow, predictedClasses } from '@hierglow/glow';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../util/errors.js';
 import { ProgressBar } from '../util/progress.js';
@@ -11,6 +11,8 @@ export interface ModelOutputs {
   bitsPerDim: Float64Array;
   /** lp_k per scale, finest first (spec 3.7); they sum to logP. */
   perScale: Float64Array[];
+  /** Class-conditional models (spec 6.4): argmax_c log p(x|c) per example (−1: not finite). */
+  predictedClass?: Int32Array;
 }
 
 /** Everything the scores of one dataset are computed from. */
@@ -34,12 +36,14 @@ export interface ScoreOptions {
   signal?: AbortSignal;
 }
 
-function emptyOutputs(count: number, scales: number): ModelOutputs {
-  return {
+function emptyOutputs(count: number, model: AnyModel): ModelOutputs {
+  const outputs: ModelOutputs = {
     logP: new Float64Array(count),
     bitsPerDim: new Float64Array(count),
-    perScale: Array.from({ length: scales }, () => new Float64Array(count)),
+    perScale: Array.from({ length: scalesOf(model) }, () => new Float64Array(count)),
   };
+  if (model instanceof ClassConditionalGlow) outputs.predictedClass = new Int32Array(count);
+  return outputs;
 }
 
 function scalesOf(model: AnyModel): number {
@@ -55,6 +59,9 @@ function runModel(model: AnyModel, x: tf.Tensor4D, into: ModelOutputs, offset: n
     r.perScale.forEach((t, k) => {
       into.perScale[k]!.set(t.dataSync(), offset);
     });
+    const perClass = (r as { logPPerClass?: tf.Tensor2D }).logPPerClass;
+    if (into.predictedClass && perClass)
+      into.predictedClass.set(predictedClasses(perClass), offset);
   });
 }
 
@@ -86,11 +93,11 @@ export async function scoreDataset(
 ): Promise<DatasetOutputs> {
   const n = ds.count;
   const result: DatasetOutputs = {
-    model: emptyOutputs(n, scalesOf(model)),
+    model: emptyOutputs(n, model),
     complexity: new Float64Array(n),
     count: n,
   };
-  if (general) result.general = emptyOutputs(n, scalesOf(general));
+  if (general) result.general = emptyOutputs(n, general);
   if (ds.labels) result.labels = ds.labels.slice(0, n);
   const bar = options.label
     ? new ProgressBar({ total: n, label: options.label, unit: 'img' })

@@ -9,7 +9,7 @@ export interface ScoreColumns {
 
 /**
  * The per-example columns of `hierglow score`: `index`, `label` (when the data has labels),
- * `log_p` (nats), `bpd`, `lp_0`…`lp_{L−1}` (per-scale, finest first), `final_scale`, then with a
+ * `predicted_class` (class-conditional models: argmax_c log p(x|c), −1 if not finite), `log_p` (nats), `bpd`, `lp_0`…`lp_{L−1}` (per-scale, finest first), `final_scale`, then with a
  * general model `general_log_p`, `general_bpd`, `general_lp_k`, `ratio` (= log_p − general_log_p)
  * and `ratio_lp_k`, and last `png_bpd` (Serrà complexity) and `s_score` (bpd − png_bpd, Serrà's
  * S: higher = more anomalous, their convention).
@@ -23,6 +23,7 @@ export function scoreColumns(o: DatasetOutputs): ScoreColumns {
   };
   if (o.labels) add('label', o.labels);
   const m = o.model;
+  if (m.predictedClass) add('predicted_class', m.predictedClass);
   add('log_p', m.logP);
   add('bpd', m.bitsPerDim);
   for (const [k, v] of m.perScale.entries()) add(`lp_${k}`, v);

@@ -9,6 +9,7 @@ import {
 } from '@hierglow/datasets';
 import {
   type AnyModel,
+  type ClassConditionalGlow,
   createModel,
   DEFAULT_PREPROCESSING,
   type ExtraLoss,
@@ -39,6 +40,7 @@ import { UsageError } from '../util/errors.js';
 import { formatDuration, ProgressBar } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { modelConfigFor, resolveTrainingSettings, type TrainingSettings } from './settings.js';
+import { labelledClassCount, supervisedModel, supervisedTraining } from './supervised.js';
 
 /** Exit code of a run stopped by Ctrl-C after saving (128 + SIGINT). */
 export const INTERRUPTED_EXIT_CODE = 130;
@@ -148,6 +150,10 @@ async function runTraining(
     } else {
       model = res.model((await loadModelFlag('from', settings.from!)).model);
     }
+    if (settings.supervised) {
+      const classConditional = supervisedModel(model, labelledClassCount(data), log);
+      if (classConditional !== model) model = res.model(classConditional);
+    }
     const [height, width, channels] = model.inputShape as [number, number, number];
     const shape = { height, width, channels };
     const trainTransform = transformFor(data, shape, 'data', {
@@ -161,9 +167,20 @@ async function runTraining(
         1,
       );
     }
-    const stream = trainingStream(data, trainTransform, settings.batchSize);
+    const stream = trainingStream(data, trainTransform, settings.batchSize, {
+      labels: settings.supervised !== undefined,
+    });
 
-    const fineTune = await outlierTraining(settings, model, shape, res, log);
+    let fineTune = await outlierTraining(settings, model, shape, res, log);
+    if (settings.supervised) {
+      fineTune = await supervisedTraining(
+        settings.supervised,
+        model as ClassConditionalGlow,
+        fineTune,
+        (m) => res.model(m),
+        log,
+      );
+    }
     const evaluate = await evaluationHook(settings, shape, res);
 
     await writeRunConfig(settings.out, {
@@ -201,6 +218,7 @@ async function runTraining(
         data: { source: settings.data.source, split: settings.data.split, count: data.count },
         from: settings.from ?? null,
         outlier: settings.outlier ?? null,
+        supervised: settings.supervised ?? null,
         batchSize: settings.batchSize,
         seed: settings.seed,
         run: settings.out,

@@ -11,6 +11,11 @@ import {
   stringFlag,
 } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import {
+  resolveSupervisedSettings,
+  SUPERVISED_OPTIONS,
+  type SupervisedSettings,
+} from './supervised.js';
 
 /** The seed of every run of the reference code (spec 6.1). */
 export const DEFAULT_RUN_SEED = 20200610;
@@ -63,6 +68,7 @@ export const FINETUNE_OPTIONS = {
   'outlier-loss': { type: 'string' },
   'outlier-weight': { type: 'string' },
   'outlier-temperature': { type: 'string' },
+  ...SUPERVISED_OPTIONS,
 } as const satisfies OptionSpec;
 
 /** The model of a run from scratch: a glow, patch-glow or dense-glow config before the image shape is known. */
@@ -107,6 +113,8 @@ export interface TrainingSettings {
   /** Set for `finetune`: the checkpoint (or run folder) to start from. */
   from?: string;
   outlier?: OutlierSettings;
+  /** Set for `finetune --supervised`: the class-conditional variant (spec 6.4). */
+  supervised?: SupervisedSettings;
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -215,6 +223,8 @@ export function resolveTrainingSettings(
       command,
       'CKPT_DIR (a checkpoint or a run folder)',
     );
+    const supervised = resolveSupervisedSettings(values, settings.from);
+    if (supervised) settings.supervised = supervised;
     const outlierData = stringFlag(values, 'outlier-data');
     if (outlierData !== undefined) {
       settings.outlier = {
@@ -231,7 +241,8 @@ export function resolveTrainingSettings(
       };
     } else {
       for (const flag of [
-        'general',
+        // --supervised compares with the general model even without outliers.
+        ...(supervised ? [] : ['general']),
         'outlier-split',
         'outlier-augment',
         'outlier-loss',
