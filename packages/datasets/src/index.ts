@@ -1,6 +1,14 @@
 // @hierglow/datasets: the public surface, one deliberate flat list.
 
 export {
+  type BuildProgress,
+  buildGeneralDataset,
+  type GeneralDatasetOptions,
+  type GeneralDatasetResult,
+  type PhotoInfo,
+  type PhotoSource,
+} from './builder/general-builder.js';
+export {
   CATALOGUE,
   type CatalogueEntry,
   type CatalogueFile,
