@@ -41,6 +41,7 @@ export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.j
 export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
 export * from './errors.js';
+export { fastPathsEnabled, setFastPaths, withFastPaths } from './fast-paths.js';
 export {
   invert,
   type LuDecomposition,
@@ -57,8 +58,14 @@ export {
   registerCouplingNet,
 } from './nets/coupling-net.js';
 export { DenseCouplingNet, type DenseCouplingNetOptions } from './nets/dense-coupling-net.js';
-export { type ConvPadding, conv2d } from './ops/conv2d.js';
-export { matMul } from './ops/matmul.js';
+export {
+  concatChannelHalves,
+  deinterleaveChannels,
+  splitChannelHalves,
+} from './ops/channels.js';
+export { type ConvActivation, type ConvPadding, conv2d, conv2dBias } from './ops/conv2d.js';
+export { matMul, matMulTransposeA, sumRows } from './ops/matmul.js';
+export { transpose2d } from './ops/transpose.js';
 export {
   type Dequantization,
   PIXEL_BIN_WIDTH,

@@ -14,6 +14,7 @@ import {
   type CouplingNetConfig,
   couplingNetFromConfig,
 } from '../nets/coupling-net.js';
+import { concatChannelHalves, deinterleaveChannels, splitChannelHalves } from '../ops/channels.js';
 
 /** Options of {@link AffineCoupling} and {@link AdditiveCoupling}. */
 export interface CouplingOptions {
@@ -82,8 +83,7 @@ abstract class Coupling extends Bijector {
 
   /** [first half, second half] of the last axis. */
   protected halves(v: tf.Tensor): [tf.Tensor, tf.Tensor] {
-    const [a, b] = tf.split(v, 2, v.rank - 1);
-    return [a!, b!];
+    return splitChannelHalves(v);
   }
 
   /** The net's output on the conditioning half, checked against the expected shape. */
@@ -138,7 +138,7 @@ export class AffineCoupling extends Coupling {
       const [xa, xb] = this.halves(x);
       const { shift, preScale } = this.shiftAndScale(xa);
       const yb = tf.mul(tf.add(xb, shift), tf.sigmoid(preScale));
-      return { y: tf.concat([xa, yb], x.rank - 1), logDet: sumPerExample(logSigmoid(preScale)) };
+      return { y: concatChannelHalves(xa, yb), logDet: sumLogSigmoid(preScale) };
     });
   }
 
@@ -149,25 +149,19 @@ export class AffineCoupling extends Coupling {
       const { shift, preScale } = this.shiftAndScale(ya);
       const xb = tf.sub(tf.div(yb, tf.sigmoid(preScale)), shift);
       return {
-        x: tf.concat([ya, xb], y.rank - 1),
-        logDet: tf.neg(sumPerExample(logSigmoid(preScale))) as tf.Tensor1D,
+        x: concatChannelHalves(ya, xb),
+        logDet: tf.neg(sumLogSigmoid(preScale)) as tf.Tensor1D,
       };
     });
   }
 
   /**
-   * Even output channels are the shift, odd ones the raw scale (EverySecondChan), taken apart by
-   * a reshape to `[..., C/2, 2]` and a split: `gather` has no gradient on wasm.
+   * Even output channels are the shift, odd ones the raw scale (EverySecondChan), taken apart
+   * without `gather` (no gradient on wasm); see {@link deinterleaveChannels}.
    */
   private shiftAndScale(xa: tf.Tensor): { shift: tf.Tensor; preScale: tf.Tensor } {
-    const h = this.coefficients(xa);
-    const half = this.channels / 2;
-    const pairs = tf.reshape(h, [...xa.shape.slice(0, -1), half, 2]);
-    const [shift, raw] = tf.split(pairs, 2, pairs.rank - 1);
-    return {
-      shift: tf.reshape(shift!, xa.shape),
-      preScale: tf.add(tf.reshape(raw!, xa.shape), SCALE_OFFSET),
-    };
+    const [shift, raw] = deinterleaveChannels(this.coefficients(xa));
+    return { shift, preScale: tf.add(raw, SCALE_OFFSET) };
   }
 }
 
@@ -193,7 +187,7 @@ export class AdditiveCoupling extends Coupling {
     return tf.tidy(() => {
       const [xa, xb] = this.halves(x);
       const yb = tf.add(xb, this.coefficients(xa));
-      return { y: tf.concat([xa, yb], x.rank - 1), logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D };
+      return { y: concatChannelHalves(xa, yb), logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D };
     });
   }
 
@@ -202,18 +196,19 @@ export class AdditiveCoupling extends Coupling {
     return tf.tidy(() => {
       const [ya, yb] = this.halves(y);
       const xb = tf.sub(yb, this.coefficients(ya));
-      return { x: tf.concat([ya, xb], y.rank - 1), logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D };
+      return { x: concatChannelHalves(ya, xb), logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D };
     });
   }
 }
 
 /**
- * log σ(z) = −softplus(−z), stable for large |z|. Not `tf.logSigmoid`: its custom gradient
- * captures its input without saving it, so inside a `tf.tidy` under a gradient tape the input is
- * disposed before the backward pass needs it.
+ * Σ log σ(z) per example, as −Σ softplus(−z): stable for large |z|, and the final negation acts
+ * on `[batch]` only (negation is exact, so this equals summing −softplus(−z)). Not
+ * `tf.logSigmoid`: its custom gradient captures its input without saving it, so inside a
+ * `tf.tidy` under a gradient tape the input is disposed before the backward pass needs it.
  */
-function logSigmoid(z: tf.Tensor): tf.Tensor {
-  return tf.neg(tf.softplus(tf.neg(z)));
+function sumLogSigmoid(z: tf.Tensor): tf.Tensor1D {
+  return tf.neg(sumPerExample(tf.softplus(tf.neg(z)))) as tf.Tensor1D;
 }
 
 /** Sum over every axis but the batch axis: `[B, ...] → [B]`. */

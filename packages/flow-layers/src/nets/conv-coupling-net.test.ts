@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
 import { withDataInit } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import { withFastPaths } from '../fast-paths.js';
 import { seededNormal } from '../testing/index.js';
 import { ConvCouplingNet } from './conv-coupling-net.js';
 import { couplingNetFromConfig } from './coupling-net.js';
@@ -16,6 +17,16 @@ function make(options: ConstructorParameters<typeof ConvCouplingNet>[0]): ConvCo
 afterEach(() => {
   for (const n of nets.splice(0)) n.dispose();
 });
+
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff += (actual[i]! - expected[i]!) ** 2;
+    norm += expected[i]! ** 2;
+  }
+  return Math.sqrt(diff / norm);
+}
 
 function stats(values: ArrayLike<number>): { mean: number; std: number } {
   let mean = 0;
@@ -107,6 +118,50 @@ describe('ConvCouplingNet', () => {
         for (const v of variance.dataSync()) expect((v * n) / (n - 1)).toBeCloseTo(1, 3);
       });
       x.dispose();
+    });
+  }
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`folded fast path gives the straightforward values and gradients (rtol 1e-5), on ${backend}`, async () => {
+      await selectBackend(backend);
+      const net = make({ inChannels: 2, outChannels: 4, hidden: 8, seed: 7 });
+      const vars = net.variables();
+      // Every parameter away from its initial value, so each fold and bias matters.
+      tf.tidy(() => {
+        Object.entries(vars).forEach(([name, v], i) => {
+          const std = name.endsWith('logs') ? 0.3 : 0.5;
+          v.assign(seededNormal(v.shape, 20 + i, std));
+        });
+      });
+      const x = seededNormal([3, 5, 4, 2], 8);
+      const r = seededNormal([3, 5, 4, 4], 9);
+      const run = (fast: boolean) =>
+        withFastPaths(fast, () =>
+          tf.tidy(() => {
+            const names = Object.keys(vars);
+            const f = (input: tf.Tensor) => tf.sum(tf.mul(net.apply(input), r)) as tf.Scalar;
+            const { value, grads } = tf.variableGrads(() => f(x), Object.values(vars));
+            const dx = tf.grad(f)(x);
+            return {
+              y: net.apply(x).dataSync(),
+              value: value.dataSync()[0]!,
+              dx: dx.dataSync(),
+              grads: names.map((n) => grads[vars[n]!.name]!.dataSync()),
+            };
+          }),
+        );
+      const before = tf.memory().numTensors;
+      const fast = run(true);
+      expect(tf.memory().numTensors).toBe(before);
+      const reference = run(false);
+      expect(relativeError(fast.y, reference.y)).toBeLessThan(1e-5);
+      expect(relativeError(fast.dx, reference.dx)).toBeLessThan(1e-5);
+      expect(Math.abs(fast.value - reference.value)).toBeLessThan(1e-5 * Math.abs(reference.value));
+      fast.grads.forEach((g, i) => {
+        expect(relativeError(g, reference.grads[i]!)).toBeLessThan(1e-5);
+      });
+      x.dispose();
+      r.dispose();
     });
   }
 

@@ -1,8 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { type NamedVariables, ownedVariable, prefixVariables } from '../bijector.js';
+import {
+  activeDataInitPass,
+  type NamedVariables,
+  ownedVariable,
+  prefixVariables,
+} from '../bijector.js';
 import { ActNorm } from '../bijectors/act-norm.js';
 import { ShapeError } from '../errors.js';
-import { conv2d } from '../ops/conv2d.js';
+import { fastPathsEnabled } from '../fast-paths.js';
+import { conv2d, conv2dBias } from '../ops/conv2d.js';
 import { createRng } from '../rng.js';
 import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
 import { assertPositiveIntegers, assertSeed, normalTensor } from './init.js';
@@ -33,6 +39,11 @@ const LOGSCALE_FACTOR = 3;
  * part of the flow's and are dropped.
  *
  * All convolutions go through hierglow's {@link conv2d}, whose gradients work on every backend.
+ * On the fast path (`fastPathsEnabled`, outside data-dependent initialisation) each ActNorm is
+ * folded into the convolution before it, `(conv(x, W) + loc)·s = conv(x, W·s) + loc·s`, and
+ * the ReLU fused in: three `FusedConv2D` kernels and no activation-sized element-wise ops. The
+ * ActNorms' gradients then come from the small weight products, not from reductions over
+ * every activation.
  *
  * Variables: `conv1.weight`, `norm1.loc`, `norm1.logs`, `conv2.weight`, `norm2.loc`,
  * `norm2.logs`, `conv3.weight`, `conv3.bias`, `conv3.logs` (all trainable). Kernels are
@@ -84,6 +95,8 @@ export class ConvCouplingNet implements CouplingNet {
         `ConvCouplingNet expects an NHWC input [batch, height, width, ${this.inChannels}], got [${x.shape}]`,
       );
     }
+    if (fastPathsEnabled() && activeDataInitPass() === null)
+      return this.applyFolded(x as tf.Tensor4D);
     return tf.tidy(() => {
       let h = conv2d(x as tf.Tensor4D, this.conv1 as tf.Tensor4D, 'same');
       h = tf.relu(this.norm1.forward(h)) as tf.Tensor4D;
@@ -91,6 +104,22 @@ export class ConvCouplingNet implements CouplingNet {
       h = tf.relu(this.norm2.forward(h)) as tf.Tensor4D;
       const out = tf.add(conv2d(h, this.conv3 as tf.Tensor4D, 'same'), this.bias3);
       return tf.mul(out, tf.exp(tf.mul(this.logs3, LOGSCALE_FACTOR)));
+    });
+  }
+
+  /** {@link apply} with the ActNorms folded into the convolutions (same function). */
+  private applyFolded(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const layer = (h: tf.Tensor4D, w: tf.Variable, norm: ActNorm) => {
+        // The net's ActNorms have eps 0: their scale is exp(logs).
+        const s = tf.exp(norm.logs);
+        const folded = tf.mul(w, s) as tf.Tensor4D;
+        return conv2dBias(h, folded, tf.mul(norm.loc, s) as tf.Tensor1D, 'same', 'relu');
+      };
+      const h = layer(layer(x, this.conv1, this.norm1), this.conv2, this.norm2);
+      const e = tf.exp(tf.mul(this.logs3, LOGSCALE_FACTOR));
+      const w3 = tf.mul(this.conv3, e) as tf.Tensor4D;
+      return conv2dBias(h, w3, tf.mul(this.bias3, e) as tf.Tensor1D, 'same', 'linear');
     });
   }
 

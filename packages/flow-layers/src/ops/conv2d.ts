@@ -1,21 +1,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
+import { fastPathsEnabled } from '../fast-paths.js';
+import { matMulTransposeA, sumRows } from './matmul.js';
 
 export type ConvPadding = 'same' | 'valid';
 
+/** Activation fused into {@link conv2dBias}. */
+export type ConvActivation = 'linear' | 'relu';
+
 /**
  * 2-D convolution (NHWC, stride 1, dilation 1, odd kernel sizes) whose input and filter
- * gradients are themselves forward convolutions.
+ * gradients are themselves forward convolutions or matrix products.
  *
  * Why: the wasm backend has no `Conv2DBackpropFilter` kernel, and the cpu backend's native one
- * runs at ~0.01 GFLOP/s. Expressing all three passes through the forward `Conv2D` kernel (which
- * XNNPACK accelerates on wasm) makes the gradient available on every backend and fast.
+ * runs at ~0.01 GFLOP/s. Expressing the backward pass through the forward `Conv2D` and
+ * `BatchMatMul` kernels (which XNNPACK accelerates on wasm) makes the gradient available on
+ * every backend and fast.
  *
  * - input gradient: `dx = conv(dy, W')` with `W'` the spatially flipped filter with its in/out
  *   channels swapped, padded so the result has the input's size;
- * - filter gradient: a convolution of the channel-major padded input with the batch-major
- *   output gradient: batch and channel axes swap roles, so the sum over (batch, h, w) becomes
- *   a convolution's inner sum.
+ * - filter gradient: see {@link filterGrad}.
  *
  * @param x `[batch, height, width, inChannels]`
  * @param filter `[kh, kw, inChannels, outChannels]`
@@ -25,19 +29,7 @@ export function conv2d(
   filter: tf.Tensor4D,
   padding: ConvPadding = 'same',
 ): tf.Tensor4D {
-  const [kh, kw, inC] = filter.shape;
-  if (x.rank !== 4)
-    throw new ShapeError(`conv2d expects a rank-4 NHWC input, got shape [${x.shape}]`);
-  if (x.shape[3] !== inC) {
-    throw new ShapeError(`conv2d: input has ${x.shape[3]} channels but the filter expects ${inC}`);
-  }
-  if (kh % 2 !== 1 || kw % 2 !== 1) {
-    throw new ShapeError(`conv2d supports odd kernel sizes only, got ${kh}x${kw}`);
-  }
-  return convWithGrad(x, filter, padding);
-}
-
-function convWithGrad(x: tf.Tensor4D, filter: tf.Tensor4D, padding: ConvPadding): tf.Tensor4D {
+  checkConvArgs('conv2d', x, filter);
   const run = tf.customGrad(((xIn: tf.Tensor, wIn: tf.Tensor, save: tf.GradSaveFunc) => {
     const xt = xIn as tf.Tensor4D;
     const wt = wIn as tf.Tensor4D;
@@ -52,6 +44,82 @@ function convWithGrad(x: tf.Tensor4D, filter: tf.Tensor4D, padding: ConvPadding)
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   return run(x, filter) as tf.Tensor4D;
+}
+
+/**
+ * `activation(conv2d(x, filter) + bias)`, with {@link conv2d}'s gradients. On the fast path
+ * (see `fastPathsEnabled`) the forward pass is one `FusedConv2D` kernel (bias and ReLU applied
+ * by XNNPACK while the output is still in cache) and the bias gradient is a matrix product, not
+ * a reduction over the batch and spatial axes; otherwise it is the three separate ops.
+ *
+ * @param x `[batch, height, width, inChannels]`
+ * @param filter `[kh, kw, inChannels, outChannels]`
+ * @param bias `[outChannels]`
+ */
+export function conv2dBias(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  padding: ConvPadding = 'same',
+  activation: ConvActivation = 'linear',
+): tf.Tensor4D {
+  checkConvArgs('conv2dBias', x, filter);
+  const outC = filter.shape[3];
+  if (bias.rank !== 1 || bias.shape[0] !== outC) {
+    throw new ShapeError(`conv2dBias: bias must have shape [${outC}], got [${bias.shape}]`);
+  }
+  if (!fastPathsEnabled()) {
+    return tf.tidy(() => {
+      const y = tf.add(conv2d(x, filter, padding), bias) as tf.Tensor4D;
+      return activation === 'relu' ? (tf.relu(y) as tf.Tensor4D) : y;
+    });
+  }
+  const run = tf.customGrad(((
+    xIn: tf.Tensor,
+    wIn: tf.Tensor,
+    bIn: tf.Tensor,
+    save: tf.GradSaveFunc,
+  ) => {
+    const xt = xIn as tf.Tensor4D;
+    const wt = wIn as tf.Tensor4D;
+    // The kernel directly: `tf.fused.conv2d` declines to fuse a ReLU while a gradient tape
+    // records (and then needs Conv2DBackpropFilter, which wasm lacks); our gradient is below.
+    const y = tf.engine().runKernel('FusedConv2D', { x: xt, filter: wt, bias: bIn }, {
+      strides: [1, 1],
+      pad: padding,
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+      dimRoundingMode: undefined,
+      activation,
+      leakyreluAlpha: 0,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    save([xt, wt, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+        // ReLU passes the gradient where its output is positive (= where its input was).
+        const g = (
+          activation === 'relu' ? tf.mul(dy as tf.Tensor, tf.step(ys)) : dy
+        ) as tf.Tensor4D;
+        const rows = tf.reshape(g, [-1, outC]) as tf.Tensor2D;
+        return [inputGrad(g, ws, padding), filterGrad(xs, g, ws.shape, padding), sumRows(rows)];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return run(x, filter, bias) as tf.Tensor4D;
+}
+
+function checkConvArgs(who: string, x: tf.Tensor4D, filter: tf.Tensor4D): void {
+  const [kh, kw, inC] = filter.shape;
+  if (x.rank !== 4)
+    throw new ShapeError(`${who} expects a rank-4 NHWC input, got shape [${x.shape}]`);
+  if (x.shape[3] !== inC) {
+    throw new ShapeError(`${who}: input has ${x.shape[3]} channels but the filter expects ${inC}`);
+  }
+  if (kh % 2 !== 1 || kw % 2 !== 1) {
+    throw new ShapeError(`${who} supports odd kernel sizes only, got ${kh}x${kw}`);
+  }
 }
 
 function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Tensor4D {
@@ -69,7 +137,113 @@ function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Te
   });
 }
 
+/**
+ * `dW[a, b, i, o] = Σ_{n, h, w} x_pad[n, h + a, w + b, i] · dy[n, h, w, o]`.
+ *
+ * Fast path: a matrix product `Pᵀ @ D` over every output pixel, where one side is expanded into
+ * patches by a convolution with a constant 0/1 filter (exact: every product is by 1 or 0):
+ * - 1x1 kernels need no patches: `xᵀ @ dy`;
+ * - otherwise the side with fewer channels is expanded (a conv1 with few input channels expands
+ *   x; a conv3 with few output channels expands dy), if its patches are not wider than twice the
+ *   other side's channels (so building them costs no more than the product itself).
+ * Otherwise (and on the reference path) a convolution on transposed tensors: batch and channel
+ * axes swap roles, so the sum over (batch, h, w) becomes a convolution's inner sum. XNNPACK runs
+ * that one slowly (16x16 "kernels", few output pixels: 2-7 GFLOP/s).
+ */
 function filterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: [number, number, number, number],
+  padding: ConvPadding,
+): tf.Tensor4D {
+  switch (fastPathsEnabled() ? filterGradRoute(wShape) : 'transposed conv') {
+    case 'matMul':
+      return tf.tidy(() => {
+        const [, , inC, outC] = wShape;
+        const g = matMulTransposeA(
+          tf.reshape(x, [-1, inC]) as tf.Tensor2D,
+          tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
+        );
+        return tf.reshape(g, wShape) as tf.Tensor4D;
+      });
+    case 'input patches':
+      return filterGradInputPatches(x, dy, wShape, padding);
+    case 'output patches':
+      return filterGradOutputPatches(x, dy, wShape, padding);
+    case 'transposed conv':
+      return filterGradTransposedConv(x, dy, wShape, padding);
+  }
+}
+
+/** How the fast path computes a filter gradient, by filter shape; see {@link filterGrad}. */
+export function filterGradRoute(
+  wShape: readonly [number, number, number, number],
+): 'matMul' | 'input patches' | 'output patches' | 'transposed conv' {
+  const [kh, kw, inC, outC] = wShape;
+  if (kh === 1 && kw === 1) return 'matMul';
+  if (kh * kw * Math.min(inC, outC) > 2 * Math.max(inC, outC)) return 'transposed conv';
+  return inC <= outC ? 'input patches' : 'output patches';
+}
+
+/** `[kh, kw, c, kh·kw·c]` with a 1 at `[a, b, i, (a·kw + b)·c + i]`: a conv with it makes patches. */
+function patchFilter(kh: number, kw: number, c: number): tf.Tensor4D {
+  return tf.reshape(tf.eye(kh * kw * c), [kh, kw, c, kh * kw * c]) as tf.Tensor4D;
+}
+
+/** Patches of x, `P[n, (a, b, i)] = x_pad[n + (a, b), i]`, then `dW = Pᵀ @ dy`. */
+function filterGradInputPatches(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: [number, number, number, number],
+  padding: ConvPadding,
+): tf.Tensor4D {
+  const [kh, kw, inC, outC] = wShape;
+  return tf.tidy(() => {
+    const patches = tf.conv2d(x, patchFilter(kh, kw, inC), 1, padding);
+    const g = matMulTransposeA(
+      tf.reshape(patches, [-1, kh * kw * inC]) as tf.Tensor2D,
+      tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
+    );
+    return tf.reshape(g, wShape) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Patches of dy at x's pixels, `Q[m, (a, b, o)] = dy[m − (a, b) + pad, o]` (zero outside), from a
+ * conv with the spatially flipped patch filter; then `dW[i, (a, b, o)] = xᵀ @ Q`.
+ */
+function filterGradOutputPatches(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: [number, number, number, number],
+  padding: ConvPadding,
+): tf.Tensor4D {
+  const [kh, kw, inC, outC] = wShape;
+  return tf.tidy(() => {
+    const flipped = tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
+    const q =
+      padding === 'same'
+        ? tf.conv2d(dy, flipped, 1, 'same')
+        : tf.conv2d(
+            tf.pad(dy, [
+              [0, 0],
+              [kh - 1, kh - 1],
+              [kw - 1, kw - 1],
+              [0, 0],
+            ]),
+            flipped,
+            1,
+            'valid',
+          );
+    const g = matMulTransposeA(
+      tf.reshape(x, [-1, inC]) as tf.Tensor2D,
+      tf.reshape(q, [-1, kh * kw * outC]) as tf.Tensor2D,
+    );
+    return tf.transpose(tf.reshape(g, [inC, kh, kw, outC]), [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+function filterGradTransposedConv(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   wShape: [number, number, number, number],

@@ -3,6 +3,7 @@ import {
   type NamedVariables,
   prefixVariables,
   ShapeError,
+  splitChannelHalves,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ScalePrior } from './prior.js';
@@ -159,6 +160,6 @@ export class ScaleStack {
 
 /** First and second half of the channels (last axis) of an NHWC tensor (spec 3.1, 10.2). */
 function splitHalves(y: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
-  const [first, second] = tf.split(y, 2, 3);
+  const [first, second] = splitChannelHalves(y);
   return [first as tf.Tensor4D, second as tf.Tensor4D];
 }
