@@ -52,3 +52,6 @@ export class ChecksumMismatchError extends tagged('ChecksumMismatchError') {}
 
 /** A download failed (HTTP status, connection error) after all mirrors were tried. */
 export class DownloadError extends tagged('DownloadError') {}
+
+/** A program an operation needs (e.g. `apt-get`, `dpkg-deb`) is not installed or not on PATH. */
+export class MissingToolError extends tagged('MissingToolError') {}

@@ -1,5 +1,25 @@
 // @hierglow/datasets: the public surface, one deliberate flat list.
 
+export { type GeneralBuildSummary, summarizeGeneralBuild } from './builder/build-summary.js';
+export {
+  type DebianFetchEvent,
+  type DebianFetchOptions,
+  fetchDebianPackages,
+  isUnpacked,
+  UNPACKED_MARKER,
+} from './builder/debian-packages.js';
+export {
+  DEBDATA_ENV_VAR,
+  DEBIAN_PHOTO_PACKAGES,
+  type DebianPhotoPackage,
+  type DebianPhotoSelection,
+  type DebianPhotos,
+  type DebianPhotosOptions,
+  defaultDebianCacheDir,
+  fetchDebianPhotos,
+  type PhotoRule,
+  selectDebianPhotos,
+} from './builder/debian-photos.js';
 export {
   type BuildProgress,
   buildGeneralDataset,
@@ -31,6 +51,7 @@ export {
   DatasetNotFoundError,
   DownloadError,
   InvalidArgumentError,
+  MissingToolError,
   UnknownFormatError,
 } from './errors.js';
 // Format readers (openDataset picks one by itself; these give full control)

@@ -1,8 +1,13 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { download, findCatalogueEntry } from '@hierglow/datasets';
+import { join, resolve } from 'node:path';
+import {
+  buildGeneralDataset,
+  DEBDATA_ENV_VAR,
+  download,
+  fetchDebianPhotos,
+  findCatalogueEntry,
+  summarizeGeneralBuild,
+} from '@hierglow/datasets';
 import type { Command } from '../command.js';
 import { openDataRef } from '../data/data-source.js';
 import { choiceFlag, numberFlag, stringFlag } from '../util/args.js';
@@ -150,19 +155,6 @@ export const dataDownloadCommand: Command = {
   },
 };
 
-/** The repository's general-dataset script (present in a checkout of the hierglow monorepo). */
-function buildGeneralScript(): string | null {
-  const require = createRequire(import.meta.url);
-  let datasetsDir: string;
-  try {
-    datasetsDir = dirname(require.resolve('@hierglow/datasets/package.json'));
-  } catch {
-    return null;
-  }
-  const script = resolve(datasetsDir, '..', '..', 'scripts', 'build-general-dataset.sh');
-  return existsSync(script) ? script : null;
-}
-
 /** `hierglow data build-general`: the general natural-image set from Debian's photo packages. */
 export const dataBuildGeneralCommand: Command = {
   name: 'data build-general',
@@ -185,10 +177,12 @@ export const dataBuildGeneralCommand: Command = {
     '  --validation-count N      crops from held-out photos (default train-count / 10)',
     '  --channels 1|3            1 = grey (the Fashion-MNIST experiment), 3 = RGB (default 3)',
     '  --seed S                  (default 0)',
-    '  --cache DIR               where the unpacked Debian packages are kept',
-    'Runs scripts/build-general-dataset.sh: apt-get download + dpkg-deb -x of the packages of',
-    'data-sources.md §2 (nothing is installed), multi-scale random crops of every photo, whole',
-    'photos held out for validation. Skipped when DIR/train.hgds already exists.',
+    `  --cache DIR               where the unpacked Debian packages are kept (default $${DEBDATA_ENV_VAR},`,
+    '                            else ~/.cache/hierglow/debdata)',
+    'Fetches the packages of data-sources.md §2 not yet in the cache (apt-get download +',
+    'dpkg-deb -x; nothing is installed; apt-get update once if a download fails and we are root),',
+    'makes multi-scale random crops of their photos and holds whole photos out for validation.',
+    'Progress goes to stderr, a JSON summary to stdout. Skipped when DIR already holds both files.',
   ],
   async run({ values }, io) {
     const out = stringFlag(values, 'out');
@@ -196,47 +190,54 @@ export const dataBuildGeneralCommand: Command = {
       throw new UsageError(
         "data build-general needs --out DIR. See 'hierglow data build-general --help'.",
       );
+    const trainCount = numberFlag(values, 'train-count', 20000, { min: 1, integer: true });
+    const validationCount =
+      values['validation-count'] === undefined
+        ? undefined
+        : numberFlag(values, 'validation-count', 0, { min: 0, integer: true });
+    const channels = Number(choiceFlag(values, 'channels', ['1', '3'] as const, '3')) as 1 | 3;
+    const seed = numberFlag(values, 'seed', 0, { integer: true });
     if (existsSync(join(out, 'train.hgds')) && existsSync(join(out, 'validation.hgds'))) {
       io.err(`${out} already holds train.hgds and validation.hgds; delete them to rebuild`);
       return 0;
     }
-    const script = buildGeneralScript();
-    if (!script) {
-      throw new UsageError(
-        'data build-general needs scripts/build-general-dataset.sh of the hierglow repository (run it from a checkout)',
-        1,
-      );
-    }
-    const args = ['--out', resolve(out)];
-    for (const flag of ['train-count', 'validation-count', 'seed', 'cache'] as const) {
-      const v = stringFlag(values, flag);
-      if (v !== undefined) args.push(`--${flag}`, v);
-    }
-    if (values['train-count'] !== undefined)
-      numberFlag(values, 'train-count', 0, { min: 1, integer: true });
-    args.push('--channels', choiceFlag(values, 'channels', ['1', '3'] as const, '3'));
-    // Inside `reproduce`, stdout is for the results table: the script's summary goes to stderr.
-    return runScript(script, args, io.signal, { stdoutToStderr: values.quiet === true });
+    const cacheDir = stringFlag(values, 'cache');
+    const photos = await fetchDebianPhotos({
+      ...(cacheDir ? { cacheDir } : {}),
+      signal: io.signal,
+      onProgress: ({ package: pkg, stage }) => {
+        if (stage === 'download') io.err(`fetching ${pkg}`);
+        else if (stage === 'apt-update')
+          io.err(`apt-get download ${pkg} failed; running apt-get update once`);
+        else if (stage === 'fetched') io.err(`fetched ${pkg}`);
+      },
+    });
+    for (const m of photos.missing) io.err(`warning: no photo at ${m} (another package version?)`);
+    const groups = new Set(photos.sources.map((s) => s.group)).size;
+    io.err(`${photos.sources.length} photos in ${groups} groups (${photos.cacheDir})`);
+
+    const started = performance.now();
+    let lastPrint = 0;
+    const result = await buildGeneralDataset({
+      sources: photos.sources,
+      outDir: resolve(out),
+      trainCount,
+      ...(validationCount === undefined ? {} : { validationCount }),
+      channels,
+      seed,
+      onProgress: ({ split, done, total }) => {
+        const now = performance.now();
+        if (done !== total && now - lastPrint < 2000) return;
+        lastPrint = now;
+        io.err(
+          `${split}: ${done}/${total} crops (${Math.round((100 * done) / total)}%) ${((now - started) / 1000).toFixed(1)} s`,
+        );
+      },
+    });
+    // Inside `reproduce`, stdout is for the results table: the summary goes to stderr.
+    const summary = JSON.stringify(summarizeGeneralBuild(result), null, 2);
+    if (values.quiet === true) io.err(summary);
+    else io.out(summary);
+    return 0;
   },
 };
-
-/** Runs a script with inherited output; exits with its code (Ctrl-C stops it). */
-export function runScript(
-  script: string,
-  args: string[],
-  signal: AbortSignal,
-  { stdoutToStderr = false } = {},
-): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('bash', [script, ...args], {
-      stdio: ['ignore', stdoutToStderr ? 2 : 'inherit', 'inherit'],
-    });
-    const stop = () => child.kill('SIGINT');
-    signal.addEventListener('abort', stop, { once: true });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      signal.removeEventListener('abort', stop);
-      resolvePromise(code ?? 1);
-    });
-  });
-}
