@@ -14,6 +14,10 @@
  *    phase, and the top kernels overall (with their most expensive input shapes).
  * Profiled kernel times include tfjs' per-kernel bookkeeping, so their sum exceeds the
  * unprofiled wall time; the COUNTS are exact and the ranking is what to read.
+ *
+ * --fast off runs the straightforward paths (flow-layers' setFastPaths(false)); --ab N instead
+ * times N rounds of one step with the fast paths and one without, alternating which goes first,
+ * in this one process (the fair comparison on a shared machine), and prints both medians.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,6 +32,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     top: { type: 'string', default: '25' },
     json: { type: 'boolean', default: false },
+    fast: { type: 'string', default: 'on' },
+    ab: { type: 'string', default: '0' },
   },
 });
 
@@ -59,7 +65,8 @@ async function main() {
   const preset = CONFIGS[args.config];
   if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium)`);
   if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
-  const { selectBackend, backendInfo } = await import('@hierglow/flow-layers');
+  const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/flow-layers');
+  setFastPaths(args.fast !== 'off');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');
   await selectBackend(args.backend);
@@ -120,6 +127,32 @@ async function main() {
 
   const warmup = Number(args.warmup);
   const runs = Number(args.runs);
+  const rounds = Number(args.ab);
+  if (rounds > 0) {
+    const times = { on: [], off: [] };
+    for (const on of [true, false]) {
+      setFastPaths(on);
+      for (let i = 0; i < warmup; i++) step();
+    }
+    const loadBefore = loadavg()[0];
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? [true, false] : [false, true];
+      for (const on of order) {
+        setFastPaths(on);
+        step();
+        times[on ? 'on' : 'off'].push(marks.end.t - marks.start.t);
+      }
+    }
+    const [on, off] = [median(times.on), median(times.off)];
+    console.log(
+      `${args.config} ${args.mode} batch ${batch} on ${backendInfo().backend} (threads ${backendInfo().threads ?? '-'}), ` +
+        `${rounds} interleaved rounds, load average ${loadBefore.toFixed(2)} -> ${loadavg()[0].toFixed(2)}:\n` +
+        `  fast paths on:  median ${on.toFixed(1)} ms (${((batch * 1000) / on).toFixed(1)} img/s)\n` +
+        `  fast paths off: median ${off.toFixed(1)} ms (${((batch * 1000) / off).toFixed(1)} img/s)\n` +
+        `  speed-up ${(off / on).toFixed(2)}x`,
+    );
+    return;
+  }
   for (let i = 0; i < warmup; i++) step();
   const wall = Object.fromEntries(phases.map(([p]) => [p, []]));
   wall.total = [];

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
+import { installWasmKernels } from './kernels/wasm-kernels.js';
 import './register-gradients.js';
 import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
 
@@ -43,6 +44,8 @@ export function resolveBackendName(name?: string): BackendName {
 function loadBackendPackage(name: BackendName): void {
   if (name === 'wasm') {
     require('@tensorflow/tfjs-backend-wasm');
+    // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
+    installWasmKernels();
     return;
   }
   if (name === 'cpu') {

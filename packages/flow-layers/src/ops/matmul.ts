@@ -30,17 +30,19 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * `aᵀ @ b` for two tall matrices with the same number of rows (`[n, p]` and `[n, q]`, n large),
- * e.g. a filter gradient summed over every pixel. It transposes the narrower of the two (the
- * cheaper copy; a transpose of the small `[q, p]` product finishes the other order) and uses
- * the plain matMul kernel, which on wasm is several times faster than `transposeA`. Not
- * differentiable (it is meant for gradient functions).
+ * e.g. a filter gradient summed over every pixel, through the plain matMul kernel (on wasm
+ * several times faster than `transposeA`). XNNPACK repacks the right-hand operand on every
+ * call (~5 ns a value for a fresh tensor), which costs more than the transpose of the other
+ * (~1 ns a value, see {@link transpose2d}): so the NARROWER matrix goes on the right, the wider
+ * one is transposed, and a transpose of the small `[q, p]` product restores the order when
+ * needed. Not differentiable (it is meant for gradient functions).
  */
 export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[0] !== b.shape[0]) {
     throw new ShapeError(`matMulTransposeA: cannot multiply [${a.shape}]ᵀ by [${b.shape}]`);
   }
   return tf.tidy(() => {
-    if (a.shape[1] <= b.shape[1]) return tf.matMul(transpose2d(a), b);
+    if (a.shape[1] >= b.shape[1]) return tf.matMul(transpose2d(a), b);
     return tf.transpose(tf.matMul(transpose2d(b), a)) as tf.Tensor2D;
   });
 }

@@ -3,6 +3,7 @@ import { ConfigError, selectBackend } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADAMAX_DEFAULTS, Adamax } from './adamax.js';
+import { allFinite, chunksBySize } from './flat.js';
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -224,5 +225,88 @@ describe('Adamax', () => {
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([v, g]);
     opt.dispose();
+  });
+
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`updates all variables at once exactly as one at a time, on ${backend}`, async () => {
+      await selectBackend(backend);
+      const shapes: Record<string, number[]> = { a: [3, 3, 2, 4], b: [4], c: [5, 5], d: [7] };
+      let seed = 1;
+      const random = (shape: number[]) => {
+        const n = shape.reduce((x, y) => x * y, 1);
+        const values = Float32Array.from({ length: n }, () => {
+          seed = (seed * 16807) % 2147483647;
+          return seed / 2147483647 - 0.5;
+        });
+        return tf.tensor(values, shape);
+      };
+      const vars = Object.fromEntries(
+        Object.entries(shapes).map(([k, s]) => [k, tf.variable(random(s), true)]),
+      );
+      const o = { learningRate: 0.01, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.1 };
+      const opt = new Adamax(o);
+      // The straightforward per-variable update (spec 6.1) as the reference, in float32 tfjs ops.
+      const ref = Object.fromEntries(
+        Object.entries(vars).map(([k, v]) => [
+          k,
+          { theta: tf.clone(v), m: tf.zerosLike(v), u: tf.zerosLike(v), steps: 0 },
+        ]),
+      );
+      // Step 1 leaves 'd' out, so the update has two step-count groups afterwards.
+      for (const names of [
+        ['a', 'b', 'c'],
+        ['a', 'b', 'c', 'd'],
+        ['a', 'b', 'c', 'd'],
+      ]) {
+        const grads = Object.fromEntries(names.map((k) => [k, random(shapes[k]!)]));
+        opt.applyGradients(vars, grads);
+        for (const k of names) {
+          const r = ref[k]!;
+          r.steps += 1;
+          const next = tf.tidy(() => {
+            const g = tf.add(grads[k]!, tf.mul(r.theta, o.weightDecay));
+            const m = tf.add(tf.mul(r.m, o.beta1), tf.mul(g, 1 - o.beta1));
+            const u = tf.maximum(tf.mul(r.u, o.beta2), tf.add(tf.abs(g), o.eps));
+            const size = o.learningRate / (1 - o.beta1 ** r.steps);
+            return { theta: tf.sub(r.theta, tf.mul(tf.div(m, u), size)), m, u };
+          });
+          tf.dispose([r.theta, r.m, r.u]);
+          Object.assign(r, next);
+        }
+        tf.dispose(Object.values(grads));
+        const state = opt.getState();
+        for (const [k, r] of Object.entries(ref)) {
+          expect(Array.from(vars[k]!.dataSync()), k).toEqual(Array.from(r.theta.dataSync()));
+          if (r.steps === 0) continue;
+          expect(Array.from(state.expAvg[k]!.dataSync())).toEqual(Array.from(r.m.dataSync()));
+          expect(Array.from(state.expInf[k]!.dataSync())).toEqual(Array.from(r.u.dataSync()));
+          expect(state.steps[k]).toBe(r.steps);
+        }
+      }
+      opt.dispose();
+      for (const r of Object.values(ref)) tf.dispose([r.theta, r.m, r.u]);
+      tf.dispose(Object.values(vars));
+      await selectBackend('cpu');
+    });
+  }
+
+  it('splits large flat updates into chunks of bounded size', () => {
+    const sizes: Record<string, number> = { a: 3, b: 4, c: 10, d: 1, e: 2 };
+    expect(chunksBySize(Object.keys(sizes), (n) => sizes[n]!, 7)).toEqual([
+      ['a', 'b'],
+      ['c'],
+      ['d', 'e'],
+    ]);
+    expect(chunksBySize(['a'], (n) => sizes[n]!, 1)).toEqual([['a']]);
+  });
+
+  it('allFinite finds a non-finite value in any of many tensors', () => {
+    tf.tidy(() => {
+      const ok = [tf.ones([3, 2]), tf.zeros([5]), tf.scalar(2)];
+      expect(allFinite(ok)).toBe(true);
+      expect(allFinite([])).toBe(true);
+      expect(allFinite([...ok, tf.tensor1d([1, Number.NaN])])).toBe(false);
+      expect(allFinite([tf.tensor1d([Number.POSITIVE_INFINITY]), ...ok])).toBe(false);
+    });
   });
 });

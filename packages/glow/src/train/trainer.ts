@@ -11,6 +11,7 @@ import {
   StreamCursor,
   type TrainingBatch,
 } from './data.js';
+import { allFinite } from './flat.js';
 import type { LogProbOutput, TrainableModel } from './trainable-model.js';
 import { initialTrainingState, type TrainingState } from './training-state.js';
 
@@ -457,13 +458,11 @@ export class Trainer {
   /** Applies the update unless a gradient is not finite (spec 6.1), then frees the gradients. */
   private finishStep(result: StepValues, dropped: number, examples: number): StepReport {
     const grads = Object.values(result.grads);
-    const allFinite =
-      grads.length === 0 ||
-      tf.tidy(() => tf.all(tf.stack(grads.map((g) => tf.all(tf.isFinite(g))))).dataSync()[0] === 1);
+    const finite = allFinite(grads);
     const learningRate = this.optimizer.currentLearningRate();
     // A skipped step leaves weights AND optimizer state untouched, as zeroing the gradients
     // without calling optimizer.step() does in PyTorch.
-    if (allFinite) this.optimizer.applyGradients(this.names, result.grads);
+    if (finite) this.optimizer.applyGradients(this.names, result.grads);
     tf.dispose(grads);
     return {
       loss: result.loss,
@@ -472,7 +471,7 @@ export class Trainer {
       extraLosses: result.extra,
       examples,
       dropped,
-      skipped: !allFinite,
+      skipped: !finite,
       learningRate,
     };
   }

@@ -1,0 +1,136 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { fastPathsEnabled } from '../fast-paths.js';
+
+/**
+ * Replacements for three data-movement kernels of tfjs-backend-wasm 4.22 that copy far more than
+ * they need to. They compute exactly what the stock kernels compute (they only move values), and
+ * defer to the stock kernels when hierglow's fast paths are off (see `setFastPaths`) or for
+ * string tensors.
+ *
+ * - `Identity` (what `tf.clone` runs, and what a gradient tape runs on every tensor it saves for
+ *   the backward pass) copies the data; the cpu backend shares it, which is safe because tensor
+ *   data is never written in place. Sharing removes a copy of every saved activation: time, and
+ *   memory during training.
+ * - `Slice` reads its input through `readSync`, which copies the WHOLE input out of the wasm
+ *   heap for every slice; `SplitV` runs one Slice per piece, so splitting a vector into n pieces
+ *   copied it n times (~40 ms for 300k values in 342 pieces). Ours reads through a heap view.
+ */
+
+/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: tf.DataId): void;
+}
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+let installed = false;
+
+/** Registers the replacements for the wasm backend (once; later calls do nothing). */
+export function installWasmKernels(): void {
+  if (installed) return;
+  const stock = {
+    identity: tf.getKernel('Identity', 'wasm'),
+    slice: tf.getKernel('Slice', 'wasm'),
+    splitV: tf.getKernel('SplitV', 'wasm'),
+  };
+  if (!stock.identity || !stock.slice || !stock.splitV) return; // not loaded yet: nothing to replace
+  installed = true;
+  const replace = (
+    config: tf.KernelConfig,
+    ours: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[],
+  ) => {
+    tf.unregisterKernel(config.kernelName, 'wasm');
+    tf.registerKernel({
+      ...config,
+      kernelFunc: (args) => {
+        const x = (args.inputs as { x: tf.TensorInfo }).x;
+        return fastPathsEnabled() && x.dtype !== 'string' ? ours(args) : config.kernelFunc(args);
+      },
+    });
+  };
+  replace(stock.identity, ({ inputs, backend }) => {
+    const x = (inputs as { x: tf.TensorInfo }).x;
+    (backend as unknown as WasmBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  });
+  replace(stock.slice, ({ inputs, backend, attrs }) => {
+    const x = (inputs as { x: tf.TensorInfo }).x;
+    const { begin, size } = attrs as unknown as {
+      begin: number | number[];
+      size: number | number[];
+    };
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return sliceFromHeap(backend as unknown as WasmBackend, x, b!, s!);
+  });
+  replace(stock.splitV, ({ inputs, backend, attrs }) => {
+    const x = (inputs as { x: tf.TensorInfo }).x;
+    const { numOrSizeSplits, axis } = attrs as unknown as {
+      numOrSizeSplits: number | number[];
+      axis: number;
+    };
+    const $axis = tf.util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, $axis);
+    const begin = x.shape.map(() => 0);
+    return sizes.map((n) => {
+      const size = [...x.shape];
+      size[$axis] = n;
+      const out = sliceFromHeap(backend as unknown as WasmBackend, x, [...begin], size);
+      begin[$axis]! += n;
+      return out;
+    });
+  });
+}
+
+/** `x[begin : begin + size]`, copied from heap views (allocate first: growth moves the heap). */
+function sliceFromHeap(
+  backend: WasmBackend,
+  x: tf.TensorInfo,
+  begin: number[],
+  size: number[],
+): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  if (dst.length === 0) return out;
+  const strides = tf.util.computeStrides(x.shape);
+  if (tf.slice_util.isSliceContinous(x.shape, begin, size)) {
+    const start = tf.slice_util.computeFlatOffset(begin, strides);
+    dst.set(src.subarray(start, start + dst.length));
+    return out;
+  }
+  copyStrided(src, strides, begin, size, dst);
+  return out;
+}
+
+/** Row-by-row copy of a box of a row-major array; short rows element by element. */
+function copyStrided(
+  src: ArrayLike<number> & { subarray(a: number, b: number): ArrayLike<number> },
+  strides: number[],
+  begin: number[],
+  size: number[],
+  dst: { set(values: ArrayLike<number>, offset: number): void; [i: number]: number },
+): void {
+  const rank = size.length;
+  const inner = size[rank - 1]!;
+  const outerRank = rank - 1;
+  const rows = size.slice(0, outerRank).reduce((a, n) => a * n, 1);
+  const index = new Array<number>(outerRank).fill(0);
+  let o = 0;
+  for (let r = 0; r < rows; r++) {
+    let offset = begin[outerRank]!;
+    for (let d = 0; d < outerRank; d++) offset += (begin[d]! + index[d]!) * strides[d]!;
+    if (inner >= 16) {
+      dst.set(src.subarray(offset, offset + inner), o);
+    } else {
+      for (let k = 0; k < inner; k++) dst[o + k] = src[offset + k]!;
+    }
+    o += inner;
+    for (let d = outerRank - 1; d >= 0; d--) {
+      index[d]! += 1;
+      if (index[d]! < size[d]!) break;
+      index[d] = 0;
+    }
+  }
+}
