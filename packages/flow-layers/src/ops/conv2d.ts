@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { matMulTransposeA, sumRows } from './matmul.js';
+import { transpose2d } from './transpose.js';
 
 export type ConvPadding = 'same' | 'valid';
 
@@ -39,7 +40,7 @@ export function conv2d(
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const g = dy as tf.Tensor4D;
-        return [inputGrad(g, ws, padding), filterGrad(xs, g, ws.shape, padding)];
+        return [inputGrad(g, ws, padding), filterGrad(xs, g, ws.shape, padding, false).filter];
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
@@ -102,8 +103,8 @@ export function conv2dBias(
         const g = (
           activation === 'relu' ? tf.mul(dy as tf.Tensor, tf.step(ys)) : dy
         ) as tf.Tensor4D;
-        const rows = tf.reshape(g, [-1, outC]) as tf.Tensor2D;
-        return [inputGrad(g, ws, padding), filterGrad(xs, g, ws.shape, padding), sumRows(rows)];
+        const grads = filterGrad(xs, g, ws.shape, padding, true);
+        return [inputGrad(g, ws, padding), grads.filter, grads.bias!];
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
@@ -137,8 +138,15 @@ function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Te
   });
 }
 
+/** A filter gradient, and the bias gradient when asked for. */
+interface FilterGrads {
+  filter: tf.Tensor4D;
+  bias: tf.Tensor1D | null;
+}
+
 /**
- * `dW[a, b, i, o] = Σ_{n, h, w} x_pad[n, h + a, w + b, i] · dy[n, h, w, o]`.
+ * `dW[a, b, i, o] = Σ_{n, h, w} x_pad[n, h + a, w + b, i] · dy[n, h, w, o]`, and with `withBias`
+ * also `db[o] = Σ_{n, h, w} dy[n, h, w, o]`.
  *
  * Fast path: a matrix product `Pᵀ @ D` over every output pixel, where one side is expanded into
  * patches by a convolution with a constant 0/1 filter (exact: every product is by 1 or 0):
@@ -146,6 +154,8 @@ function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Te
  * - otherwise the side with fewer channels is expanded (a conv1 with few input channels expands
  *   x; a conv3 with few output channels expands dy), if its patches are not wider than twice the
  *   other side's channels (so building them costs no more than the product itself).
+ * The bias gradient rides along as one more row or column of the same product (a row of ones
+ * next to xᵀ, or a constant-1 patch channel), which costs far less than a separate reduction.
  * Otherwise (and on the reference path) a convolution on transposed tensors: batch and channel
  * axes swap roles, so the sum over (batch, h, w) becomes a convolution's inner sum. XNNPACK runs
  * that one slowly (16x16 "kernels", few output pixels: 2-7 GFLOP/s).
@@ -155,23 +165,34 @@ function filterGrad(
   dy: tf.Tensor4D,
   wShape: [number, number, number, number],
   padding: ConvPadding,
-): tf.Tensor4D {
+  withBias: boolean,
+): FilterGrads {
+  const [filter, bias] = tf.tidy(() => {
+    const grads = filterGradByRoute(x, dy, wShape, padding, withBias);
+    return grads.bias ? [grads.filter, grads.bias] : [grads.filter];
+  });
+  return { filter: filter as tf.Tensor4D, bias: (bias as tf.Tensor1D | undefined) ?? null };
+}
+
+function filterGradByRoute(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: [number, number, number, number],
+  padding: ConvPadding,
+  withBias: boolean,
+): FilterGrads {
   switch (fastPathsEnabled() ? filterGradRoute(wShape) : 'transposed conv') {
     case 'matMul':
-      return tf.tidy(() => {
-        const [, , inC, outC] = wShape;
-        const g = matMulTransposeA(
-          tf.reshape(x, [-1, inC]) as tf.Tensor2D,
-          tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
-        );
-        return tf.reshape(g, wShape) as tf.Tensor4D;
-      });
+      return filterGradMatMul(x, dy, wShape, withBias);
     case 'input patches':
-      return filterGradInputPatches(x, dy, wShape, padding);
+      return filterGradInputPatches(x, dy, wShape, padding, withBias);
     case 'output patches':
-      return filterGradOutputPatches(x, dy, wShape, padding);
+      return filterGradOutputPatches(x, dy, wShape, padding, withBias);
     case 'transposed conv':
-      return filterGradTransposedConv(x, dy, wShape, padding);
+      return {
+        filter: filterGradTransposedConv(x, dy, wShape, padding),
+        bias: withBias ? sumOverPixels(dy) : null,
+      };
   }
 }
 
@@ -185,62 +206,134 @@ export function filterGradRoute(
   return inC <= outC ? 'input patches' : 'output patches';
 }
 
+/** Σ over batch and pixels, `[B, H, W, C] → [C]`; the reference path's `tf.sum`, reshaped. */
+function sumOverPixels(dy: tf.Tensor4D): tf.Tensor1D {
+  if (!fastPathsEnabled()) return tf.sum(dy, [0, 1, 2]) as tf.Tensor1D;
+  return sumRows(tf.reshape(dy, [-1, dy.shape[3]]) as tf.Tensor2D);
+}
+
+/**
+ * `[aᵀ; 1ᵀ] @ b` for a tall `a` `[n, p]` with `p >= q`, `b` `[n, q]`: the product's first p rows
+ * are `aᵀb`, its last row (with `withOnes`) the column sums of b.
+ */
+function productWithOnesRow(
+  a: tf.Tensor2D,
+  b: tf.Tensor2D,
+  withOnes: boolean,
+): { product: tf.Tensor2D; sums: tf.Tensor1D | null } {
+  const [n, p] = a.shape;
+  let aT = transpose2d(a);
+  if (withOnes) aT = tf.concat([aT, tf.ones([1, n])], 0);
+  const full = tf.matMul(aT, b) as tf.Tensor2D;
+  if (!withOnes) return { product: full, sums: null };
+  const [product, sums] = tf.split(full, [p, 1], 0) as [tf.Tensor2D, tf.Tensor2D];
+  return { product, sums: tf.reshape(sums, [b.shape[1]]) as tf.Tensor1D };
+}
+
+function filterGradMatMul(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: [number, number, number, number],
+  withBias: boolean,
+): FilterGrads {
+  const [, , inC, outC] = wShape;
+  const x2 = tf.reshape(x, [-1, inC]) as tf.Tensor2D;
+  const g2 = tf.reshape(dy, [-1, outC]) as tf.Tensor2D;
+  if (inC >= outC) {
+    const { product, sums } = productWithOnesRow(x2, g2, withBias);
+    return { filter: tf.reshape(product, wShape) as tf.Tensor4D, bias: sums };
+  }
+  return {
+    filter: tf.reshape(matMulTransposeA(x2, g2), wShape) as tf.Tensor4D,
+    bias: withBias ? sumRows(g2) : null,
+  };
+}
+
 /** `[kh, kw, c, kh·kw·c]` with a 1 at `[a, b, i, (a·kw + b)·c + i]`: a conv with it makes patches. */
 function patchFilter(kh: number, kw: number, c: number): tf.Tensor4D {
   return tf.reshape(tf.eye(kh * kw * c), [kh, kw, c, kh * kw * c]) as tf.Tensor4D;
 }
 
-/** Patches of x, `P[n, (a, b, i)] = x_pad[n + (a, b), i]`, then `dW = Pᵀ @ dy`. */
+/**
+ * Patches of x, `P[n, (a, b, i)] = x_pad[n + (a, b), i]`, then `dW = Pᵀ @ dy`. With `withBias`
+ * the patches get one more channel that is constant 1 (a zero filter column with bias 1), so
+ * the same product also gives `db = 1ᵀ @ dy`.
+ */
 function filterGradInputPatches(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   wShape: [number, number, number, number],
   padding: ConvPadding,
-): tf.Tensor4D {
+  withBias: boolean,
+): FilterGrads {
   const [kh, kw, inC, outC] = wShape;
-  return tf.tidy(() => {
-    const patches = tf.conv2d(x, patchFilter(kh, kw, inC), 1, padding);
-    const g = matMulTransposeA(
-      tf.reshape(patches, [-1, kh * kw * inC]) as tf.Tensor2D,
-      tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
-    );
-    return tf.reshape(g, wShape) as tf.Tensor4D;
-  });
+  const width = kh * kw * inC;
+  let patches: tf.Tensor4D;
+  if (withBias) {
+    const filter = tf.concat([patchFilter(kh, kw, inC), tf.zeros([kh, kw, inC, 1])], 3);
+    const bias = tf.concat([tf.zeros([width]), tf.ones([1])]);
+    patches = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, strides: 1, pad: padding, bias });
+  } else {
+    patches = tf.conv2d(x, patchFilter(kh, kw, inC), 1, padding);
+  }
+  const g = matMulTransposeA(
+    tf.reshape(patches, [-1, patches.shape[3]]) as tf.Tensor2D,
+    tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
+  );
+  if (!withBias) return { filter: tf.reshape(g, wShape) as tf.Tensor4D, bias: null };
+  const [w, b] = tf.split(g, [width, 1], 0);
+  return {
+    filter: tf.reshape(w!, wShape) as tf.Tensor4D,
+    bias: tf.reshape(b!, [outC]) as tf.Tensor1D,
+  };
 }
 
 /**
  * Patches of dy at x's pixels, `Q[m, (a, b, o)] = dy[m − (a, b) + pad, o]` (zero outside), from a
- * conv with the spatially flipped patch filter; then `dW[i, (a, b, o)] = xᵀ @ Q`.
+ * conv with the spatially flipped patch filter; then `dW[i, (a, b, o)] = xᵀ @ Q`. The column
+ * sums of Q's centre tap are the sums of dy over every pixel (each tap's are), so a row of ones
+ * under xᵀ gives the bias gradient.
  */
 function filterGradOutputPatches(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   wShape: [number, number, number, number],
   padding: ConvPadding,
-): tf.Tensor4D {
+  withBias: boolean,
+): FilterGrads {
   const [kh, kw, inC, outC] = wShape;
-  return tf.tidy(() => {
-    const flipped = tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
-    const q =
-      padding === 'same'
-        ? tf.conv2d(dy, flipped, 1, 'same')
-        : tf.conv2d(
-            tf.pad(dy, [
-              [0, 0],
-              [kh - 1, kh - 1],
-              [kw - 1, kw - 1],
-              [0, 0],
-            ]),
-            flipped,
-            1,
-            'valid',
-          );
-    const g = matMulTransposeA(
-      tf.reshape(x, [-1, inC]) as tf.Tensor2D,
-      tf.reshape(q, [-1, kh * kw * outC]) as tf.Tensor2D,
-    );
-    return tf.transpose(tf.reshape(g, [inC, kh, kw, outC]), [1, 2, 0, 3]) as tf.Tensor4D;
-  });
+  const flipped = tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
+  const q =
+    padding === 'same'
+      ? tf.conv2d(dy, flipped, 1, 'same')
+      : tf.conv2d(
+          tf.pad(dy, [
+            [0, 0],
+            [kh - 1, kh - 1],
+            [kw - 1, kw - 1],
+            [0, 0],
+          ]),
+          flipped,
+          1,
+          'valid',
+        );
+  const x2 = tf.reshape(x, [-1, inC]) as tf.Tensor2D;
+  const q2 = tf.reshape(q, [-1, kh * kw * outC]) as tf.Tensor2D;
+  const toFilter = (g: tf.Tensor) =>
+    tf.transpose(tf.reshape(g, [inC, kh, kw, outC]), [1, 2, 0, 3]) as tf.Tensor4D;
+  if (inC < kh * kw * outC) {
+    return {
+      filter: toFilter(matMulTransposeA(x2, q2)),
+      bias: withBias ? sumOverPixels(dy) : null,
+    };
+  }
+  const { product, sums } = productWithOnesRow(x2, q2, withBias);
+  if (!sums) return { filter: toFilter(product), bias: null };
+  const centre = ((kh - 1) / 2) * kw + (kw - 1) / 2;
+  return {
+    filter: toFilter(product),
+    bias: tf.slice(sums, [centre * outC], [outC]) as tf.Tensor1D,
+  };
 }
 
 function filterGradTransposedConv(

@@ -48,9 +48,14 @@ export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Sum over the rows of a tall `[n, q]` matrix, as `ones[1, n] @ m` (shape `[q]`). On wasm a
- * reduction over a non-innermost axis transposes first; the matMul is ~10x faster.
+ * Sum over the rows of a tall `[n, q]` matrix (shape `[q]`). On wasm a reduction over a
+ * non-innermost axis transposes first, and the rank-2 transpose is the slow one (see
+ * {@link transpose2d}); viewed as `[2, n/2, q]` the same sum runs ~10x faster.
  */
 export function sumRows(m: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, m.shape[0]]), m), [m.shape[1]]));
+  return tf.tidy(() => {
+    const [n, q] = m.shape;
+    if (n % 2 !== 0 || n < 4) return tf.sum(m, 0) as tf.Tensor1D;
+    return tf.sum(tf.reshape(m, [2, n / 2, q]), [0, 1]) as tf.Tensor1D;
+  });
 }
