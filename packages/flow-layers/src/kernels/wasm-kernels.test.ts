@@ -87,4 +87,59 @@ describe('wasm kernel replacements (Identity, Slice, SplitV)', () => {
     const { ours, stock } = await onBackends(f);
     expect(ours).toEqual(stock);
   });
+
+  const pairs: Array<[number[], number[]]> = [
+    [
+      [4, 5],
+      [4, 5],
+    ],
+    [[3, 3, 2, 6], [6]],
+    [[6], [3, 3, 2, 6]],
+    [[2, 7], []],
+    [[], [7, 2]],
+    [
+      [3, 1, 4],
+      [1, 5, 1],
+    ],
+    [
+      [5, 1],
+      [1, 4],
+    ],
+    [
+      [1, 4],
+      [3, 1],
+    ],
+    [[200, 100], [100]], // above the small-tensor bound: stock kernel
+  ];
+  for (const [aShape, bShape] of pairs) {
+    it(`Multiply, Add, Sub, RealDiv, Neg, Abs of [${aShape}] and [${bShape}] are bit-identical to the stock kernels`, async () => {
+      const special = [
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        Number.NaN,
+        0,
+        -0,
+        1e-40,
+      ];
+      const withSpecials = (shape: number[], seed: number) =>
+        tf.tidy(() => {
+          const values = seededNormal(shape, seed).dataSync() as Float32Array;
+          special.forEach((v, i) => {
+            if (i < values.length) values[(i * 7) % values.length] = v;
+          });
+          return tf.tensor(values, shape);
+        });
+      const { cpu, ours, stock } = await onBackends(() =>
+        tf.tidy(() => {
+          const a = withSpecials(aShape, 11);
+          const b = withSpecials(bShape, 12);
+          return [tf.mul(a, b), tf.add(a, b), tf.sub(a, b), tf.div(a, b), tf.neg(a), tf.abs(b)].map(
+            (t) => Array.from(t.dataSync()),
+          );
+        }),
+      );
+      expect(ours).toEqual(stock);
+      expect(ours).toEqual(cpu);
+    });
+  }
 });

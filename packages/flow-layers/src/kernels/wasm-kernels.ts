@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { type BinaryOp, broadcastBinary, SMALL_ELEMENTWISE } from './small-elementwise.js';
 
 /**
  * Replacements for three data-movement kernels of tfjs-backend-wasm 4.22 that copy far more than
@@ -14,6 +15,9 @@ import { fastPathsEnabled } from '../fast-paths.js';
  * - `Slice` reads its input through `readSync`, which copies the WHOLE input out of the wasm
  *   heap for every slice; `SplitV` runs one Slice per piece, so splitting a vector into n pieces
  *   copied it n times (~40 ms for 300k values in 342 pieces). Ours reads through a heap view.
+ * - `Multiply`, `Add`, `Sub`, `RealDiv`, `Neg`, `Abs` on small float32 tensors run in JavaScript
+ *   instead of waking the XNNPACK thread pool (see small-elementwise.ts); larger ones, and other
+ *   dtypes, go to the stock kernels.
  */
 
 /** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
@@ -30,32 +34,68 @@ let installed = false;
 /** Registers the replacements for the wasm backend (once; later calls do nothing). */
 export function installWasmKernels(): void {
   if (installed) return;
-  const stock = {
-    identity: tf.getKernel('Identity', 'wasm'),
-    slice: tf.getKernel('Slice', 'wasm'),
-    splitV: tf.getKernel('SplitV', 'wasm'),
-  };
-  if (!stock.identity || !stock.slice || !stock.splitV) return; // not loaded yet: nothing to replace
+  const names = ['Identity', 'Slice', 'SplitV', 'Multiply', 'Add', 'Sub', 'RealDiv', 'Neg', 'Abs'];
+  const stock = Object.fromEntries(names.map((n) => [n, tf.getKernel(n, 'wasm')]));
+  if (names.some((n) => !stock[n])) return; // not loaded yet: nothing to replace
   installed = true;
+  /** Registers `ours` for the kernel; it returns null to hand a call to the stock kernel. */
+  const replaceWhen = (
+    name: string,
+    ours: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[] | null,
+  ) => {
+    const config = stock[name]!;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({
+      ...config,
+      kernelFunc: (args) => (fastPathsEnabled() ? ours(args) : null) ?? config.kernelFunc(args),
+    });
+  };
   const replace = (
     config: tf.KernelConfig,
     ours: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[],
-  ) => {
-    tf.unregisterKernel(config.kernelName, 'wasm');
-    tf.registerKernel({
-      ...config,
-      kernelFunc: (args) => {
-        const x = (args.inputs as { x: tf.TensorInfo }).x;
-        return fastPathsEnabled() && x.dtype !== 'string' ? ours(args) : config.kernelFunc(args);
-      },
+  ) =>
+    replaceWhen(config.kernelName, (args) => {
+      const x = (args.inputs as { x: tf.TensorInfo }).x;
+      return x.dtype === 'string' ? null : ours(args);
     });
-  };
-  replace(stock.identity, ({ inputs, backend }) => {
+  const binary = (name: string, op: BinaryOp) =>
+    replaceWhen(name, ({ inputs, backend }) => {
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+      const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const size = tf.util.sizeFromShape(shape);
+      if (size === 0 || size > SMALL_ELEMENTWISE) return null;
+      const wasm = backend as unknown as WasmBackend;
+      const out = wasm.makeOutput(shape, 'float32');
+      const av = wasm.typedArrayFromHeap(a);
+      const bv = wasm.typedArrayFromHeap(b);
+      broadcastBinary(av, a.shape, bv, b.shape, wasm.typedArrayFromHeap(out), shape, op);
+      return out;
+    });
+  binary('Multiply', (a, b) => a * b);
+  binary('Add', (a, b) => a + b);
+  binary('Sub', (a, b) => a - b);
+  binary('RealDiv', (a, b) => a / b);
+  const unary = (name: string, op: (v: number) => number) =>
+    replaceWhen(name, ({ inputs, backend }) => {
+      const x = (inputs as { x: tf.TensorInfo }).x;
+      const size = tf.util.sizeFromShape(x.shape);
+      if (x.dtype !== 'float32' || size === 0 || size > SMALL_ELEMENTWISE) return null;
+      const wasm = backend as unknown as WasmBackend;
+      const out = wasm.makeOutput(x.shape, 'float32');
+      const xv = wasm.typedArrayFromHeap(x);
+      const ov = wasm.typedArrayFromHeap(out);
+      for (let i = 0; i < size; i++) ov[i] = op(xv[i]!);
+      return out;
+    });
+  unary('Neg', (v) => -v);
+  unary('Abs', Math.abs);
+  replace(stock.Identity!, ({ inputs, backend }) => {
     const x = (inputs as { x: tf.TensorInfo }).x;
     (backend as unknown as WasmBackend).incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
-  replace(stock.slice, ({ inputs, backend, attrs }) => {
+  replace(stock.Slice!, ({ inputs, backend, attrs }) => {
     const x = (inputs as { x: tf.TensorInfo }).x;
     const { begin, size } = attrs as unknown as {
       begin: number | number[];
@@ -64,7 +104,7 @@ export function installWasmKernels(): void {
     const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
     return sliceFromHeap(backend as unknown as WasmBackend, x, b!, s!);
   });
-  replace(stock.splitV, ({ inputs, backend, attrs }) => {
+  replace(stock.SplitV!, ({ inputs, backend, attrs }) => {
     const x = (inputs as { x: tf.TensorInfo }).x;
     const { numOrSizeSplits, axis } = attrs as unknown as {
       numOrSizeSplits: number | number[];
