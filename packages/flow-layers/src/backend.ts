@@ -45,7 +45,7 @@ function loadBackendPackage(name: BackendName): void {
   if (name === 'wasm') {
     require('@tensorflow/tfjs-backend-wasm');
     // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
-    installWasmKernels();
+    installWasmKernels(() => wasmThreadsCount());
     return;
   }
   if (name === 'cpu') {
@@ -71,6 +71,13 @@ function loadBackendPackage(name: BackendName): void {
       { cause },
     );
   }
+}
+
+/** The wasm backend's thread-pool size (1 when single-threaded). */
+function wasmThreadsCount(): number {
+  return (
+    require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number }
+  ).getThreadsCount();
 }
 
 /** Options of {@link selectBackend}. */

@@ -31,8 +31,13 @@ type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 let installed = false;
 
-/** Registers the replacements for the wasm backend (once; later calls do nothing). */
-export function installWasmKernels(): void {
+/**
+ * Registers the replacements for the wasm backend (once; later calls do nothing).
+ *
+ * @param poolThreads the wasm backend's thread count once it runs; the small-tensor arithmetic
+ *   only pays with a pool to avoid waking (with one thread the stock kernels are as fast).
+ */
+export function installWasmKernels(poolThreads: () => number): void {
   if (installed) return;
   const names = ['Identity', 'Slice', 'SplitV', 'Multiply', 'Add', 'Sub', 'RealDiv', 'Neg', 'Abs'];
   const stock = Object.fromEntries(names.map((n) => [n, tf.getKernel(n, 'wasm')]));
@@ -58,10 +63,15 @@ export function installWasmKernels(): void {
       const x = (args.inputs as { x: tf.TensorInfo }).x;
       return x.dtype === 'string' ? null : ours(args);
     });
+  let threaded: boolean | null = null; // known once the backend has started
+  const pooled = () => {
+    threaded ??= poolThreads() > 1;
+    return threaded;
+  };
   const binary = (name: string, op: BinaryOp) =>
     replaceWhen(name, ({ inputs, backend }) => {
       const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+      if (!pooled() || a.dtype !== 'float32' || b.dtype !== 'float32') return null;
       const shape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
       const size = tf.util.sizeFromShape(shape);
       if (size === 0 || size > SMALL_ELEMENTWISE) return null;
@@ -80,7 +90,9 @@ export function installWasmKernels(): void {
     replaceWhen(name, ({ inputs, backend }) => {
       const x = (inputs as { x: tf.TensorInfo }).x;
       const size = tf.util.sizeFromShape(x.shape);
-      if (x.dtype !== 'float32' || size === 0 || size > SMALL_ELEMENTWISE) return null;
+      if (!pooled() || x.dtype !== 'float32' || size === 0 || size > SMALL_ELEMENTWISE) {
+        return null;
+      }
       const wasm = backend as unknown as WasmBackend;
       const out = wasm.makeOutput(x.shape, 'float32');
       const xv = wasm.typedArrayFromHeap(x);
