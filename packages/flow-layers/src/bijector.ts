@@ -58,16 +58,24 @@ export abstract class Bijector {
 
   /**
    * Output shape for an input shape (both with the batch axis). Throws {@link ShapeError} for
-   * an input this bijector cannot take. The default keeps the shape.
+   * an input this bijector cannot take. The default keeps the shape, after {@link checkShape}.
    */
   forwardShape(inputShape: readonly number[]): number[] {
+    this.checkShape(inputShape);
     return [...inputShape];
   }
 
-  /** Input shape for an output shape; the default keeps the shape. */
+  /** Input shape for an output shape; the default keeps the shape, after {@link checkShape}. */
   inverseShape(outputShape: readonly number[]): number[] {
+    this.checkShape(outputShape);
     return [...outputShape];
   }
+
+  /**
+   * Validation hook of shape-preserving bijectors: throw a {@link ShapeError} for a shape (with
+   * the batch axis) this bijector cannot take. The default accepts any shape.
+   */
+  protected checkShape(_shape: readonly number[]): void {}
 
   /** All variables, trainable or not (fixed permutations and signs are non-trainable buffers). */
   variables(): NamedVariables {

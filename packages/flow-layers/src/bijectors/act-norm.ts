@@ -82,16 +82,6 @@ export class ActNorm extends Bijector {
     return this.initPass !== null;
   }
 
-  override forwardShape(inputShape: readonly number[]): number[] {
-    this.checkShape(inputShape);
-    return [...inputShape];
-  }
-
-  override inverseShape(outputShape: readonly number[]): number[] {
-    this.checkShape(outputShape);
-    return [...outputShape];
-  }
-
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
     this.checkShape(x.shape);
     this.maybeInitFromData(x);
@@ -130,7 +120,7 @@ export class ActNorm extends Bijector {
     return constantLogDet(shape[0]!, tf.mul(tf.sum(logScale), shared) as tf.Scalar);
   }
 
-  private checkShape(shape: readonly number[]): void {
+  protected override checkShape(shape: readonly number[]): void {
     const p = this.shape.length;
     const trailing = shape.slice(shape.length - p);
     if (shape.length < p + 1 || !tf.util.arraysEqual(trailing, this.shape as number[])) {

@@ -59,16 +59,6 @@ abstract class Coupling extends Bijector {
     this.net = net;
   }
 
-  override forwardShape(inputShape: readonly number[]): number[] {
-    this.checkShape(inputShape);
-    return [...inputShape];
-  }
-
-  override inverseShape(outputShape: readonly number[]): number[] {
-    this.checkShape(outputShape);
-    return [...outputShape];
-  }
-
   override variables(): NamedVariables {
     return prefixVariables('net', this.net.variables());
   }
@@ -98,7 +88,7 @@ abstract class Coupling extends Bijector {
     return h;
   }
 
-  protected checkShape(shape: readonly number[]): void {
+  protected override checkShape(shape: readonly number[]): void {
     if ((shape.length !== 2 && shape.length !== 4) || shape[shape.length - 1] !== this.channels) {
       throw new ShapeError(
         `${this.type} with ${this.channels} channels expects an NHWC input [batch, height, width, ${this.channels}] ` +

@@ -129,16 +129,6 @@ export class InvConv1x1 extends Bijector {
     };
   }
 
-  override forwardShape(inputShape: readonly number[]): number[] {
-    this.checkShape(inputShape);
-    return [...inputShape];
-  }
-
-  override inverseShape(outputShape: readonly number[]): number[] {
-    this.checkShape(outputShape);
-    return [...outputShape];
-  }
-
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
     this.checkShape(x.shape);
     // Fixed variant: read the float64 log-det before the tidy (it may read variable data).
@@ -255,7 +245,7 @@ export class InvConv1x1 extends Bijector {
     return matMulSquare(matMulSquare(Float64Array.from(p), l, c), u, c);
   }
 
-  private checkShape(shape: readonly number[]): void {
+  protected override checkShape(shape: readonly number[]): void {
     if ((shape.length !== 2 && shape.length !== 4) || shape[shape.length - 1] !== this.channels) {
       throw new ShapeError(
         `InvConv1x1 with ${this.channels} channels expects an NHWC input [batch, height, width, ${this.channels}] ` +

@@ -28,7 +28,7 @@ export class Reverse extends Bijector {
   readonly type = 'Reverse';
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
-    checkHasLastAxis('Reverse', x.shape);
+    this.checkShape(x.shape);
     return tf.tidy(() => ({
       y: tf.reverse(x, -1),
       logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D,
@@ -36,21 +36,15 @@ export class Reverse extends Bijector {
   }
 
   override inverseAndLogDet(y: tf.Tensor): InverseResult {
-    checkHasLastAxis('Reverse', y.shape);
+    this.checkShape(y.shape);
     return tf.tidy(() => ({
       x: tf.reverse(y, -1),
       logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D,
     }));
   }
 
-  override forwardShape(inputShape: readonly number[]): number[] {
-    checkHasLastAxis('Reverse', inputShape);
-    return [...inputShape];
-  }
-
-  override inverseShape(outputShape: readonly number[]): number[] {
-    checkHasLastAxis('Reverse', outputShape);
-    return [...outputShape];
+  protected override checkShape(shape: readonly number[]): void {
+    checkHasLastAxis('Reverse', shape);
   }
 
   getConfig(): BijectorConfig {
@@ -114,7 +108,7 @@ export class Shuffle extends Bijector {
   }
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
-    checkHasLastAxis('Shuffle', x.shape, this.size);
+    this.checkShape(x.shape);
     return tf.tidy(() => {
       const [perm, inverse] = this.permutations();
       return {
@@ -125,7 +119,7 @@ export class Shuffle extends Bijector {
   }
 
   override inverseAndLogDet(y: tf.Tensor): InverseResult {
-    checkHasLastAxis('Shuffle', y.shape, this.size);
+    this.checkShape(y.shape);
     return tf.tidy(() => {
       const [perm, inverse] = this.permutations();
       return {
@@ -135,14 +129,8 @@ export class Shuffle extends Bijector {
     });
   }
 
-  override forwardShape(inputShape: readonly number[]): number[] {
-    checkHasLastAxis('Shuffle', inputShape, this.size);
-    return [...inputShape];
-  }
-
-  override inverseShape(outputShape: readonly number[]): number[] {
-    checkHasLastAxis('Shuffle', outputShape, this.size);
-    return [...outputShape];
+  protected override checkShape(shape: readonly number[]): void {
+    checkHasLastAxis('Shuffle', shape, this.size);
   }
 
   override variables(): NamedVariables {
