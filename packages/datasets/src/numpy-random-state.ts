@@ -58,7 +58,7 @@ export class NumpyRandomState {
     if (max === 0) return 0;
     if (max > 0xffffffff) {
       throw new InvalidArgumentError(
-        'randomInterval beyond 2^32 needs 64-bit draws, which are not implemented',
+        `randomInterval(${max}): only max < 2^32 is supported (numpy switches to 64-bit draws beyond; no dataset here has 2^32 elements)`,
       );
     }
     let mask = max;
