@@ -39,23 +39,8 @@ export {
 export { type MarginLossOptions, marginLoss } from './losses/margin-loss.js';
 export { type OutlierLossOptions, outlierLoss } from './losses/outlier-loss.js';
 export { type WrongClassLossOptions, wrongClassLoss } from './losses/wrong-class-loss.js';
-// Metrics
-export { auroc } from './metrics/auroc.js';
-export {
-  aurocBootstrapCI,
-  type BootstrapInterval,
-  type BootstrapOptions,
-} from './metrics/auroc-bootstrap.js';
-export type { PositiveClass } from './metrics/binary-curve.js';
-export { detectionError, fprAtTpr, thresholdAtTpr } from './metrics/operating-point.js';
-export {
-  averagePrecision,
-  type PrCurve,
-  type PrecisionRecallOptions,
-  prCurve,
-} from './metrics/precision-recall.js';
-export { type RocCurve, type RocCurveOptions, rocCurve } from './metrics/roc-curve.js';
-export { spearman } from './metrics/spearman.js';
+// Metrics (the same list as the tfjs-free `./metrics` entry; one place to keep it)
+export * from './metrics.js';
 // Scores from model outputs
 export {
   finalScaleScore,
