@@ -4,6 +4,7 @@ import { selectBackend } from '../backend.js';
 import { withDataInit } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { withFastPaths } from '../fast-paths.js';
+import { relativeError } from '../ops/test-support/numeric.js';
 import { seededNormal } from '../testing/index.js';
 import { ConvCouplingNet } from './conv-coupling-net.js';
 import { couplingNetFromConfig } from './coupling-net.js';
@@ -17,16 +18,6 @@ function make(options: ConstructorParameters<typeof ConvCouplingNet>[0]): ConvCo
 afterEach(() => {
   for (const n of nets.splice(0)) n.dispose();
 });
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff += (actual[i]! - expected[i]!) ** 2;
-    norm += expected[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
 
 function stats(values: ArrayLike<number>): { mean: number; std: number } {
   let mean = 0;

@@ -3,24 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
 import { ShapeError } from '../errors.js';
 import { withFastPaths } from '../fast-paths.js';
-import { createRng } from '../rng.js';
 import { type ConvPadding, conv2d, conv2dBias, filterGradRoute } from './conv2d.js';
-
-/** Seeded standard-normal values, so every backend sees the same inputs. */
-function normals(n: number, seed: number): Float32Array {
-  const rng = createRng(seed);
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff += (actual[i]! - expected[i]!) ** 2;
-    norm += expected[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
+import { normals, relativeError } from './test-support/numeric.js';
 
 interface Case {
   kernel: number;

@@ -3,24 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
 import { ShapeError } from '../errors.js';
 import { withFastPaths } from '../fast-paths.js';
-import { createRng } from '../rng.js';
 import { matMul, matMulTransposeA, sumRows } from './matmul.js';
+import { normals, relativeError } from './test-support/numeric.js';
 import { transpose2d } from './transpose.js';
-
-function normals(n: number, seed: number): Float32Array {
-  const rng = createRng(seed);
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff += (actual[i]! - expected[i]!) ** 2;
-    norm += expected[i]! ** 2;
-  }
-  return Math.sqrt(diff / norm);
-}
 
 /** Value and gradients of `sum((a @ b) * r)` for fixed random a [5,7], b [7,3], r [5,3]. */
 function valueAndGrads(mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D) {
