@@ -26,7 +26,24 @@ const slices: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
   { shape: [4, 5], begin: [1, 0], size: [2, 5] }, // contiguous block
 ];
 
-describe('wasm kernel replacements (Identity, Slice, SplitV)', () => {
+describe('wasm kernel replacements (Identity, Slice, SplitV, Reverse)', () => {
+  for (const [shape, axes] of [
+    [[7], [0]],
+    [[3, 3, 5, 4], [0, 1]], // a conv filter flipped for the input gradient
+    [[3, 3, 5, 4], [3]], // innermost axis: element by element
+    [[2, 3, 4], [0, 2]],
+    [[1, 1, 6, 6], [0, 1]],
+    [[4, 1, 5], [1]],
+  ] as const) {
+    it(`reverse [${shape}] along [${axes}] equals the cpu and stock wasm kernels`, async () => {
+      const { cpu, ours, stock } = await onBackends(() =>
+        tf.tidy(() => [Array.from(tf.reverse(seededNormal([...shape], 3), [...axes]).dataSync())]),
+      );
+      expect(ours).toEqual(cpu);
+      expect(stock).toEqual(cpu);
+    });
+  }
+
   for (const { shape, begin, size } of slices) {
     it(`slice [${shape}] at [${begin}] size [${size}] equals the cpu and stock wasm kernels`, async () => {
       const { cpu, ours, stock } = await onBackends(() =>

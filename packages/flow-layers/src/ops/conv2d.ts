@@ -126,7 +126,9 @@ function checkConvArgs(who: string, x: tf.Tensor4D, filter: tf.Tensor4D): void {
 function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw] = w.shape;
-    const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    // A 1x1 filter has nothing to flip (skipping saves a kernel call per gradient).
+    const spatial = kh === 1 && kw === 1 ? w : tf.reverse(w, [0, 1]);
+    const flipped = tf.transpose(spatial, [0, 1, 3, 2]) as tf.Tensor4D;
     if (padding === 'same') return tf.conv2d(dy, flipped, 1, 'same');
     const padded = tf.pad(dy, [
       [0, 0],
