@@ -29,10 +29,19 @@ const slices: Array<{ shape: number[]; begin: number[]; size: number[] }> = [
 describe('wasm kernel replacements (Identity, Slice, SplitV, Reverse)', () => {
   for (const [shape, axes] of [
     [[7], [0]],
-    [[3, 3, 5, 4], [0, 1]], // a conv filter flipped for the input gradient
+    [
+      [3, 3, 5, 4],
+      [0, 1],
+    ], // a conv filter flipped for the input gradient
     [[3, 3, 5, 4], [3]], // innermost axis: element by element
-    [[2, 3, 4], [0, 2]],
-    [[1, 1, 6, 6], [0, 1]],
+    [
+      [2, 3, 4],
+      [0, 2],
+    ],
+    [
+      [1, 1, 6, 6],
+      [0, 1],
+    ],
     [[4, 1, 5], [1]],
   ] as const) {
     it(`reverse [${shape}] along [${axes}] equals the cpu and stock wasm kernels`, async () => {
