@@ -9,11 +9,13 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import { fastPathsEnabled } from '../fast-paths.js';
 import {
   type CouplingNet,
   type CouplingNetConfig,
   couplingNetFromConfig,
 } from '../nets/coupling-net.js';
+import { affineCouplingForward, SCALE_OFFSET } from '../ops/affine-coupling.js';
 import { concatChannelHalves, deinterleaveChannels, splitChannelHalves } from '../ops/channels.js';
 
 /** Options of {@link AffineCoupling} and {@link AdditiveCoupling}. */
@@ -26,9 +28,6 @@ export interface CouplingOptions {
    */
   net: CouplingNet;
 }
-
-/** Offset added to the raw scale before the sigmoid, so s = σ(2) ≈ 0.8808 at r = 0 (spec 3.3c). */
-const SCALE_OFFSET = 2;
 
 /**
  * Shared structure of the couplings: split the last axis into halves, run the net on the first
@@ -126,6 +125,10 @@ export class AffineCoupling extends Coupling {
     this.checkShape(x.shape);
     return tf.tidy(() => {
       const [xa, xb] = this.halves(x);
+      if (fastPathsEnabled()) {
+        const { yb, logDet } = affineCouplingForward(xb, this.coefficients(xa));
+        return { y: concatChannelHalves(xa, yb), logDet };
+      }
       const { shift, preScale } = this.shiftAndScale(xa);
       const yb = tf.mul(tf.add(xb, shift), tf.sigmoid(preScale));
       return { y: concatChannelHalves(xa, yb), logDet: sumLogSigmoid(preScale) };
