@@ -15,6 +15,7 @@ export {
   Bijector,
   type BijectorConfig,
   bijectorFromConfig,
+  type ChannelAffine,
   constantLogDet,
   type ForwardResult,
   type InverseResult,
@@ -26,6 +27,7 @@ export {
 } from './bijector.js';
 export { ActNorm, type ActNormOptions, isDataInitialised } from './bijectors/act-norm.js';
 export { Chain } from './bijectors/chain.js';
+export { forwardChannelAffineRun } from './bijectors/channel-affine.js';
 export { AdditiveCoupling, AffineCoupling, type CouplingOptions } from './bijectors/coupling.js';
 export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
 export { Invert } from './bijectors/invert.js';

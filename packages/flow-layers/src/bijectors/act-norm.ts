@@ -3,6 +3,7 @@ import {
   activeDataInitPass,
   Bijector,
   type BijectorConfig,
+  type ChannelAffine,
   constantLogDet,
   type ForwardResult,
   type InverseResult,
@@ -96,6 +97,16 @@ export class ActNorm extends Bijector {
     return tf.tidy(() => {
       const x = tf.sub(tf.div(y, this.scale()), this.loc);
       return { x, logDet: tf.neg(this.logDetFor(y.shape)) as tf.Tensor1D };
+    });
+  }
+
+  /** Per-channel ActNorm: `y = x ⊙ s + loc ⊙ s`, i.e. `diag(s)` and bias `loc ⊙ s`. */
+  override channelAffine(shape: readonly number[]): ChannelAffine | null {
+    if (this.shape.length !== 1 || activeDataInitPass() !== null) return null;
+    this.checkShape(shape);
+    return tf.tidy(() => {
+      const s = this.scale() as tf.Tensor1D;
+      return { matrix: s, bias: tf.mul(this.loc, s) as tf.Tensor1D, logDet: this.logDetFor(shape) };
     });
   }
 

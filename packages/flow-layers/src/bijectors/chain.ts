@@ -10,6 +10,7 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError } from '../errors.js';
+import { forwardChannelAffineRun } from './channel-affine.js';
 
 /**
  * Composition of bijectors applied in ARRAY ORDER: `new Chain([a, b, c]).forward(x)` is
@@ -38,8 +39,11 @@ export class Chain extends Bijector {
     return tf.tidy(() => {
       let y = x;
       let logDet: tf.Tensor1D | null = null;
-      for (const b of this.bijectors) {
-        const step = b.forwardAndLogDet(y);
+      for (let i = 0; i < this.bijectors.length; ) {
+        // Affine maps of the last axis in a row run as one matrix product (fast paths only).
+        const fused = forwardChannelAffineRun(this.bijectors, i, y);
+        const step = fused?.result ?? this.bijectors[i]!.forwardAndLogDet(y);
+        i += fused?.count ?? 1;
         y = step.y;
         logDet = logDet === null ? step.logDet : (tf.add(logDet, step.logDet) as tf.Tensor1D);
       }

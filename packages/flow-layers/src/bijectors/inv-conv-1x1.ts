@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   Bijector,
   type BijectorConfig,
+  type ChannelAffine,
   constantLogDet,
   type ForwardResult,
   type InverseResult,
@@ -131,17 +132,34 @@ export class InvConv1x1 extends Bijector {
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
     this.checkShape(x.shape);
-    // Fixed variant: read the float64 log-det before the tidy (it may read variable data).
-    const fixedLogAbsDet = this.lu ? 0 : this.float64Derived().logAbsDet;
+    const logDet = this.forwardLogDetFor(x.shape);
     return tf.tidy(() => {
       const weightT = tf.transpose(this.weight()) as tf.Tensor2D;
-      const y = this.applyPerPosition(x, weightT);
-      const pixels = positions(x.shape);
-      const logDet = this.lu
-        ? constantLogDet(x.shape[0]!, tf.mul(tf.sum(this.vars.logS!), pixels) as tf.Scalar)
-        : constantLogDet(x.shape[0]!, pixels * fixedLogAbsDet);
-      return { y, logDet };
+      return { y: this.applyPerPosition(x, weightT), logDet };
     });
+  }
+
+  /** `y = x @ Wᵀ` per position: matrix `Wᵀ`, no bias. */
+  override channelAffine(shape: readonly number[]): ChannelAffine {
+    this.checkShape(shape);
+    const logDet = this.forwardLogDetFor(shape);
+    return {
+      matrix: tf.tidy(() => tf.transpose(this.weight()) as tf.Tensor2D),
+      bias: null,
+      logDet,
+    };
+  }
+
+  /** The forward log-det per example: `positions · log|det W|` (LU: `positions · Σ logS`). */
+  private forwardLogDetFor(shape: readonly number[]): tf.Tensor1D {
+    const pixels = positions(shape);
+    if (this.lu) {
+      return tf.tidy(() =>
+        constantLogDet(shape[0]!, tf.mul(tf.sum(this.vars.logS!), pixels) as tf.Scalar),
+      );
+    }
+    // Fixed variant: the float64 log-det, read outside any tidy (it may read variable data).
+    return constantLogDet(shape[0]!, pixels * this.float64Derived().logAbsDet);
   }
 
   override inverseAndLogDet(y: tf.Tensor): InverseResult {

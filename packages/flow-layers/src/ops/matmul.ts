@@ -59,3 +59,37 @@ export function sumRows(m: tf.Tensor2D): tf.Tensor1D {
     return tf.sum(tf.reshape(m, [2, n / 2, q]), [0, 1]) as tf.Tensor1D;
   });
 }
+
+/**
+ * `x @ w + b` for a tall `x` `[n, p]`, a small `w` `[p, q]` and `b` `[q]`: one fused matrix
+ * product with bias (`_FusedMatMul`) forward, and a gradient that avoids the `transposeA` /
+ * `transposeB` flags: `dx = dy @ wᵀ` (wᵀ is small), `dw = xᵀ @ dy` ({@link matMulTransposeA}),
+ * `db = Σ_rows dy` ({@link sumRows}).
+ */
+export function matMulBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0] || b.rank !== 1) {
+    throw new ShapeError(`matMulBias: cannot multiply [${x.shape}] by [${w.shape}]`);
+  }
+  if (b.shape[0] !== w.shape[1]) {
+    throw new ShapeError(`matMulBias: bias [${b.shape}] does not match [${w.shape}]`);
+  }
+  const run = tf.customGrad(((
+    xIn: tf.Tensor,
+    wIn: tf.Tensor,
+    bIn: tf.Tensor,
+    save: tf.GradSaveFunc,
+  ) => {
+    const xt = xIn as tf.Tensor2D;
+    const wt = wIn as tf.Tensor2D;
+    save([xt, wt]);
+    return {
+      value: tf.fused.matMul({ a: xt, b: wt, bias: bIn }),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const g = dy as tf.Tensor2D;
+        return [tf.matMul(g, tf.transpose(ws)), matMulTransposeA(xs, g), sumRows(g)];
+      },
+    };
+  }) as Parameters<typeof tf.customGrad>[0]);
+  return run(x, w, b) as tf.Tensor2D;
+}

@@ -1,5 +1,6 @@
 import {
   type Bijector,
+  forwardChannelAffineRun,
   type NamedVariables,
   prefixVariables,
   ShapeError,
@@ -74,8 +75,13 @@ export class ScaleStack {
         let y: tf.Tensor = h;
         let flowLogDet = tf.zeros([x.shape[0]]) as tf.Tensor1D;
         const layerLogDets: tf.Tensor1D[] = [];
-        for (const layer of level.layers) {
-          const result = layer.bijector.forwardAndLogDet(y);
+        const bijectors = level.layers.map((layer) => layer.bijector);
+        for (let i = 0; i < bijectors.length; ) {
+          // Affine maps of the channels in a row (ActNorm → 1x1 conv) run as one matrix
+          // product, unless the caller asked for every layer's own log-det.
+          const fused = terms.layerLogDets ? null : forwardChannelAffineRun(bijectors, i, y);
+          const result = fused?.result ?? bijectors[i]!.forwardAndLogDet(y);
+          i += fused?.count ?? 1;
           // Free each activation as soon as the next layer has it, so a scale holds one at a
           // time (a gradient tape keeps its own copies of what the backward pass needs).
           if (y !== h && y !== result.y) y.dispose();

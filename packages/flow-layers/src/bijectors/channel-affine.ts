@@ -1,0 +1,71 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Bijector, ChannelAffine, ForwardResult } from '../bijector.js';
+import { fastPathsEnabled } from '../fast-paths.js';
+import { matMul, matMulBias } from '../ops/matmul.js';
+
+/**
+ * Runs the bijectors from `start` on as one matrix product while they are affine maps of the
+ * last axis ({@link Bijector.channelAffine}), e.g. a Glow step's ActNorm and invertible 1x1
+ * conv: `y = x @ (M₁ M₂ …) + b`, the small `[C, C]` products formed first. Returns the result
+ * and how many bijectors it covered, or `null` (run them one by one) when fewer than two in a
+ * row are affine or the fast paths are off (`setFastPaths`).
+ *
+ * Why: ActNorm alone is a broadcast multiply and add over the whole activation, forward and
+ * again backward (plus two reductions for its gradients), and the 1x1 conv a matrix product;
+ * fused they are one `_FusedMatMul` forward and three small-output kernels backward. The
+ * result equals the layer-by-layer one within float32 rounding (the order of the products
+ * changes), which the tests check.
+ */
+export function forwardChannelAffineRun(
+  bijectors: readonly Bijector[],
+  start: number,
+  x: tf.Tensor,
+): { result: ForwardResult; count: number } | null {
+  if (!fastPathsEnabled() || x.rank < 2) return null;
+  const forms: ChannelAffine[] = [];
+  try {
+    for (let i = start; i < bijectors.length; i++) {
+      const form = bijectors[i]!.channelAffine(x.shape);
+      if (!form) break;
+      forms.push(form);
+    }
+    if (forms.length < 2) return null;
+    const result = tf.tidy(() => {
+      const c = x.shape[x.rank - 1]!;
+      let { matrix, bias, logDet } = forms[0]!;
+      for (const form of forms.slice(1)) {
+        if (bias) bias = times(bias, form.matrix);
+        if (form.bias) bias = bias ? (tf.add(bias, form.bias) as tf.Tensor1D) : form.bias;
+        matrix = compose(matrix, form.matrix);
+        logDet = tf.add(logDet, form.logDet) as tf.Tensor1D;
+      }
+      const full = matrix.rank === 2 ? matrix : tf.mul(tf.eye(c), tf.reshape(matrix, [c, 1]));
+      const rows = tf.reshape(x, [-1, c]) as tf.Tensor2D;
+      const y = matMulBias(rows, full as tf.Tensor2D, (bias ?? tf.zeros([c])) as tf.Tensor1D);
+      return { y: tf.reshape(y, x.shape), logDet: logDet as tf.Tensor1D };
+    });
+    return { result, count: forms.length };
+  } finally {
+    for (const form of forms) tf.dispose([form.matrix, form.bias ?? [], form.logDet]);
+  }
+}
+
+type Matrix = tf.Tensor2D | tf.Tensor1D;
+
+/** `M₁ M₂`, either of them possibly diagonal (`[C]`). */
+function compose(m1: Matrix, m2: Matrix): Matrix {
+  if (m1.rank === 1 && m2.rank === 1) return tf.mul(m1, m2) as tf.Tensor1D;
+  if (m1.rank === 1) return tf.mul(tf.reshape(m1, [-1, 1]), m2) as tf.Tensor2D; // scales rows
+  if (m2.rank === 1) return tf.mul(m1, m2) as tf.Tensor2D; // scales columns
+  return matMul(m1 as tf.Tensor2D, m2 as tf.Tensor2D);
+}
+
+/**
+ * `b M` for a bias row `b` `[C]`. For a full M a column-weighted sum rather than a `[1, C]`
+ * product: wasm's `_FusedMatMul` checks the rank of the bias's underlying data, which a
+ * reshaped product would leave at 3.
+ */
+function times(b: tf.Tensor1D, m: Matrix): tf.Tensor1D {
+  if (m.rank === 1) return tf.mul(b, m) as tf.Tensor1D;
+  return tf.sum(tf.mul(tf.reshape(b, [-1, 1]), m), 0) as tf.Tensor1D;
+}
