@@ -173,6 +173,10 @@ async function main() {
       registered: tf.getKernel(k.name, backend) !== undefined,
       ms: await k.kernelTimeMs,
       shapes: k.inputShapes,
+      outSize: (k.outputShapes ?? []).reduce(
+        (n, shape) => n + (shape ?? []).reduce((a, d) => a * d, 1),
+        0,
+      ),
       index: i,
     })),
   );
@@ -208,6 +212,15 @@ async function main() {
     s.ms += k.ms;
     byShape.set(key, s);
   }
+  // Per-call overhead vs throughput: kernels by how many values they write.
+  const SIZE_CLASSES = [1024, 16384, 262144, Number.POSITIVE_INFINITY];
+  const bySize = SIZE_CLASSES.map((limit) => ({ limit, count: 0, ms: 0 }));
+  for (const k of kernels) {
+    if (!k.registered) continue;
+    const c = bySize.find((b) => k.outSize <= b.limit);
+    c.count += 1;
+    c.ms += k.ms;
+  }
   const ranked = [...byName.values()].sort((a, b) => b.ms - a.ms);
   const kernelTotal = ranked.reduce((s, e) => s + e.ms, 0);
   const info = backendInfo();
@@ -224,6 +237,7 @@ async function main() {
     scopes,
     byPhase,
     kernelMs: kernelTotal,
+    bySize,
     top: ranked.slice(0, Number(args.top)),
     topShapes: [...byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, Number(args.top)),
     load: { timed: loadTimed, end: loadavg()[0] },
@@ -252,6 +266,16 @@ async function main() {
     `| total | ${result.wallMs.total.toFixed(1)} | ${result.kernelsPerStep} | ${kernelTotal.toFixed(1)} |`,
   );
   console.log(`(${scopes} customGrad/op scope entries not counted as kernels)\n`);
+  console.log('| kernels writing | count | ms | per call ms |');
+  console.log('|---|---:|---:|---:|');
+  let lower = 0;
+  for (const b of bySize) {
+    const range = Number.isFinite(b.limit) ? `${lower + 1}-${b.limit} values` : `> ${lower} values`;
+    const per = b.count ? (b.ms / b.count).toFixed(3) : '-';
+    console.log(`| ${range} | ${b.count} | ${b.ms.toFixed(1)} | ${per} |`);
+    lower = b.limit;
+  }
+  console.log('');
   console.log('| kernel | count | ms | % | per call ms | by phase | slowest call: input shapes |');
   console.log('|---|---:|---:|---:|---:|---|---|');
   for (const e of result.top) {
