@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
+import { installSimdKernels, simdKernelsState } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
 import './register-gradients.js';
 import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
@@ -119,6 +120,8 @@ export async function selectBackend(
     );
   }
   await tf.ready();
+  // hierglow's own SIMD kernels live in the wasm backend's memory, so they load after it.
+  if (backend === 'wasm') installSimdKernels();
   if (backend === 'cpu') {
     // The cpu backend prints a banner recommending tfjs-node on first use; hierglow users chose
     // cpu on purpose (tests, tiny models), and the banner would corrupt CLI output.
@@ -199,6 +202,10 @@ export interface BackendInfo {
   threads: number | null;
   /** wasm only: why the threaded binary is not in use although more threads were asked for. */
   threadsFallbackReason: string | null;
+  /** wasm only: whether hierglow's own SIMD kernels are in use (kernels/simd-kernels.ts). */
+  simdKernels: boolean | null;
+  /** wasm only: why they are not. */
+  simdKernelsFallbackReason: string | null;
   versions: Record<string, string>;
 }
 
@@ -241,6 +248,8 @@ export function backendInfo(): BackendInfo {
     simd,
     threads,
     threadsFallbackReason: tfjsBackend === 'wasm' ? wasmThreadsFallbackReason : null,
+    simdKernels: tfjsBackend === 'wasm' ? (simdKernelsState()?.loaded ?? false) : null,
+    simdKernelsFallbackReason: tfjsBackend === 'wasm' ? (simdKernelsState()?.reason ?? null) : null,
     versions,
   };
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { transposeAProductAvailable, transposeAProductKernel } from '../kernels/simd-kernels.js';
 import { matMulTransposeA, sumRows } from './matmul.js';
 import { transpose2d } from './transpose.js';
 
@@ -224,6 +225,13 @@ function productWithOnesRow(
   withOnes: boolean,
 ): { product: tf.Tensor2D; sums: tf.Tensor1D | null } {
   const [n, p] = a.shape;
+  if (transposeAProductAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
+    // One pass over both matrices, the column sums as the kernel's extra row.
+    const full = transposeAProductKernel(a, b, withOnes);
+    if (!withOnes) return { product: full, sums: null };
+    const [product, sums] = tf.split(full, [p, 1], 0) as [tf.Tensor2D, tf.Tensor2D];
+    return { product, sums: tf.reshape(sums, [b.shape[1]]) as tf.Tensor1D };
+  }
   let aT = transpose2d(a);
   if (withOnes) aT = tf.concat([aT, tf.ones([1, n])], 0);
   const full = tf.matMul(aT, b) as tf.Tensor2D;

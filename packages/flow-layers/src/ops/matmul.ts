@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { transposeAProductAvailable, transposeAProductKernel } from '../kernels/simd-kernels.js';
 import { transpose2d } from './transpose.js';
 
 /**
@@ -30,8 +31,9 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 
 /**
  * `aᵀ @ b` for two tall matrices with the same number of rows (`[n, p]` and `[n, q]`, n large),
- * e.g. a filter gradient summed over every pixel, through the plain matMul kernel (on wasm
- * several times faster than `transposeA`). XNNPACK repacks the right-hand operand on every
+ * e.g. a filter gradient summed over every pixel. On wasm with hierglow's SIMD kernels loaded,
+ * one call of `HierglowTransposeAProduct` (kernels/simd-kernels.ts, no transpose, no packing);
+ * otherwise through the plain matMul kernel (on wasm several times faster than `transposeA`). XNNPACK repacks the right-hand operand on every
  * call (~5 ns a value for a fresh tensor), which costs more than the transpose of the other
  * (~1 ns a value, see {@link transpose2d}): so the NARROWER matrix goes on the right, the wider
  * one is transposed, and a transpose of the small `[q, p]` product restores the order when
@@ -40,6 +42,9 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[0] !== b.shape[0]) {
     throw new ShapeError(`matMulTransposeA: cannot multiply [${a.shape}]ᵀ by [${b.shape}]`);
+  }
+  if (transposeAProductAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
+    return transposeAProductKernel(a, b, false);
   }
   return tf.tidy(() => {
     if (a.shape[1] >= b.shape[1]) return tf.matMul(transpose2d(a), b);

@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { backendInfo, selectBackend } from '../backend.js';
+import { withFastPaths } from '../fast-paths.js';
+import { matMulTransposeA } from '../ops/matmul.js';
+import { relativeError } from '../ops/test-support/numeric.js';
+import { seededNormal } from '../testing/index.js';
+import { transposeAProductAvailable, transposeAProductKernel } from './simd-kernels.js';
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** `[aᵀb; 1ᵀb]` by the cpu backend's own kernels: the reference. */
+async function reference(n: number, p: number, q: number): Promise<Float32Array> {
+  await selectBackend('cpu');
+  return tf.tidy(() => {
+    const a = seededNormal([n, p], 1);
+    const b = seededNormal([n, q], 2);
+    const product = tf.matMul(a, b, true, false);
+    return tf.concat([product, tf.sum(b, 0, true)], 0).dataSync() as Float32Array;
+  });
+}
+
+// Shapes of a Glow step's filter gradients, and edges of the kernel's 4x8 tiles and row blocks.
+const shapes: Array<[number, number, number]> = [
+  [16384, 64, 64],
+  [4096, 64, 36],
+  [4096, 19, 64],
+  [1024, 73, 64],
+  [100, 7, 13], // neither p nor q a multiple of 4, n not a multiple of the 32-row block
+  [33, 4, 8],
+  [5, 1, 1],
+  [1, 3, 5],
+];
+
+describe('HierglowTransposeAProduct (SIMD kernel in the wasm memory)', () => {
+  it('loads on the wasm backend and says so', async () => {
+    await selectBackend('wasm');
+    expect(backendInfo().simdKernels).toBe(true);
+    expect(backendInfo().simdKernelsFallbackReason).toBeNull();
+    expect(transposeAProductAvailable()).toBe(true);
+    expect(withFastPaths(false, transposeAProductAvailable)).toBe(false);
+  });
+
+  for (const [n, p, q] of shapes) {
+    it(`aᵀb and the column sums of b for [${n}, ${p}] and [${n}, ${q}] match the cpu backend`, async () => {
+      const expected = await reference(n, p, q);
+      await selectBackend('wasm');
+      const before = tf.memory().numTensors;
+      const [withSums, plain] = tf.tidy(() => {
+        const a = seededNormal([n, p], 1) as tf.Tensor2D;
+        const b = seededNormal([n, q], 2) as tf.Tensor2D;
+        return [
+          transposeAProductKernel(a, b, true).dataSync() as Float32Array,
+          transposeAProductKernel(a, b, false).dataSync() as Float32Array,
+        ];
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(withSums.length).toBe((p + 1) * q);
+      // The cpu backend sums in another order: float32 rounding of sums of n terms.
+      expect(relativeError(withSums, expected)).toBeLessThan(1e-5);
+      expect(Array.from(plain)).toEqual(Array.from(withSums.subarray(0, p * q)));
+    });
+  }
+
+  it('is what matMulTransposeA runs on wasm, with the stock route’s values', async () => {
+    await selectBackend('wasm');
+    const [ours, stock] = [true, false].map((fast) =>
+      withFastPaths(fast, () =>
+        tf.tidy(
+          () =>
+            matMulTransposeA(
+              seededNormal([512, 24], 3) as tf.Tensor2D,
+              seededNormal([512, 40], 4) as tf.Tensor2D,
+            ).dataSync() as Float32Array,
+        ),
+      ),
+    );
+    expect(relativeError(ours!, stock!)).toBeLessThan(1e-6);
+  });
+});
+
+/** A conv filter gradient under plain node (built package), as JSON: backend info and values. */
+function runPlainNode(threads: number, env: Record<string, string> = {}) {
+  const script = `
+    import * as tf from '@tensorflow/tfjs-core';
+    import { selectBackend, conv2dBias } from '${join(pkg, 'dist', 'index.js')}';
+    const info = await selectBackend('wasm', { threads: ${threads} });
+    const x = tf.randomNormal([4, 8, 8, 16], 0, 1, 'float32', 7);
+    const w = tf.randomNormal([1, 1, 16, 24], 0, 1, 'float32', 8);
+    const b = tf.zeros([24]);
+    const grads = tf.grads((w, b) => tf.sum(tf.square(conv2dBias(x, w, b))))([w, b]);
+    const values = grads.flatMap((g) => Array.from(g.dataSync()));
+    console.log(JSON.stringify({ kernels: info.simdKernels, reason: info.simdKernelsFallbackReason, values }));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: pkg,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, ...env },
+  });
+  return JSON.parse(out.trim().split('\n').pop()!) as {
+    kernels: boolean;
+    reason: string | null;
+    values: number[];
+  };
+}
+
+describe('SIMD kernels under plain node', () => {
+  it('load against the single-threaded (plain memory) and threaded (shared memory) binaries, and fall back when turned off', () => {
+    const single = runPlainNode(1);
+    const multi = runPlainNode(2);
+    const off = runPlainNode(2, { HIERGLOW_SIMD_KERNELS: '0' });
+    expect(single.kernels).toBe(true);
+    expect(multi.kernels).toBe(true);
+    expect(off.kernels).toBe(false);
+    expect(off.reason).toMatch(/HIERGLOW_SIMD_KERNELS=0/);
+    expect(relativeError(single.values, off.values)).toBeLessThan(1e-6);
+    expect(relativeError(multi.values, off.values)).toBeLessThan(1e-6);
+  });
+});
