@@ -169,3 +169,35 @@ describe('wasm kernel replacements (Identity, Slice, SplitV, Reverse)', () => {
     });
   }
 });
+
+describe('tiny BatchMatMul in JavaScript', () => {
+  for (const [aShape, bShape, transposeA, transposeB] of [
+    [[4, 4], [4, 4], false, false],
+    [[16, 16], [16, 16], false, false],
+    [[16, 16], [16, 16], true, false],
+    [[16, 16], [16, 16], false, true],
+    [[5, 7], [5, 3], true, false],
+    [[1, 8, 8], [1, 8, 8], false, false],
+    [[6, 3], [4, 3], false, true],
+    [[40, 64], [64, 16], false, false], // above the size bound: stock kernel
+  ] as const) {
+    it(`[${aShape}]${transposeA ? 'ᵀ' : ''} @ [${bShape}]${transposeB ? 'ᵀ' : ''} is bit-identical to the stock kernel`, async () => {
+      const { cpu, ours, stock } = await onBackends(() =>
+        tf.tidy(() => [
+          Array.from(
+            tf
+              .matMul(
+                seededNormal([...aShape], 5),
+                seededNormal([...bShape], 6),
+                transposeA,
+                transposeB,
+              )
+              .dataSync(),
+          ),
+        ]),
+      );
+      expect(ours).toEqual(stock);
+      expect(ours[0]!.length).toBe(cpu[0]!.length);
+    });
+  }
+});

@@ -3,10 +3,11 @@ import { fastPathsEnabled } from '../fast-paths.js';
 import { type BinaryOp, broadcastBinary, SMALL_ELEMENTWISE } from './small-elementwise.js';
 
 /**
- * Replacements for four data-movement kernels of tfjs-backend-wasm 4.22 that do far more work than
- * they need to. They compute exactly what the stock kernels compute (they only move values), and
- * defer to the stock kernels when hierglow's fast paths are off (see `setFastPaths`) or for
- * string tensors.
+ * Replacements for kernels of tfjs-backend-wasm 4.22 that do far more work than they need to
+ * (data movement) or cost more to dispatch than to compute (arithmetic on small tensors). They
+ * compute what the stock kernels compute, bit for bit (the tests compare them), and defer to the
+ * stock kernels when hierglow's fast paths are off (see `setFastPaths`), for other dtypes, or
+ * for tensors above their size bounds.
  *
  * - `Identity` (what `tf.clone` runs, and what a gradient tape runs on every tensor it saves for
  *   the backward pass) copies the data; the cpu backend shares it, which is safe because tensor
@@ -17,6 +18,7 @@ import { type BinaryOp, broadcastBinary, SMALL_ELEMENTWISE } from './small-eleme
  *   copied it n times (~40 ms for 300k values in 342 pieces). Ours reads through a heap view.
  * - `Reverse` computes an index per value (slow for the conv filters the input gradient flips);
  *   ours copies rows.
+ * - `BatchMatMul` of tiny float32 matrices runs in JavaScript (see `tinyMatMul`).
  * - `Multiply`, `Add`, `Sub`, `RealDiv`, `Neg`, `Abs` on small float32 tensors run in JavaScript
  *   instead of waking the XNNPACK thread pool (see small-elementwise.ts); larger ones, and other
  *   dtypes, go to the stock kernels.
@@ -52,6 +54,7 @@ export function installWasmKernels(poolThreads: () => number): void {
     'RealDiv',
     'Neg',
     'Abs',
+    'BatchMatMul',
   ];
   const stock = Object.fromEntries(names.map((n) => [n, tf.getKernel(n, 'wasm')]));
   if (names.some((n) => !stock[n])) return; // not loaded yet: nothing to replace
@@ -115,6 +118,31 @@ export function installWasmKernels(poolThreads: () => number): void {
     });
   unary('Neg', (v) => -v);
   unary('Abs', Math.abs);
+  replaceWhen('BatchMatMul', ({ inputs, backend, attrs }) => {
+    const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as {
+      transposeA: boolean;
+      transposeB: boolean;
+    };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+    if (tf.util.sizeFromShape(a.shape.slice(0, -2)) !== 1) return null;
+    if (tf.util.sizeFromShape(b.shape.slice(0, -2)) !== 1) return null;
+    const [ar, ac] = a.shape.slice(-2) as [number, number];
+    const [br, bc] = b.shape.slice(-2) as [number, number];
+    const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+    const n = transposeB ? br : bc;
+    if (m * n > SMALL_ELEMENTWISE || m * n * k > TINY_MATMUL_MACS) return null;
+    const batch = a.shape.length > b.shape.length ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+    const wasm = backend as unknown as WasmBackend;
+    const out = wasm.makeOutput([...batch, m, n], 'float32');
+    tinyMatMul(
+      wasm.typedArrayFromHeap(a) as Float32Array,
+      wasm.typedArrayFromHeap(b) as Float32Array,
+      wasm.typedArrayFromHeap(out) as Float32Array,
+      { m, k, n, transposeA, transposeB },
+    );
+    return out;
+  });
   replace(stock.Identity!, ({ inputs, backend }) => {
     const x = (inputs as { x: tf.TensorInfo }).x;
     (backend as unknown as WasmBackend).incRef(x.dataId);
@@ -152,6 +180,38 @@ export function installWasmKernels(poolThreads: () => number): void {
       return out;
     });
   });
+}
+
+/** Products up to this many multiply-adds run in JavaScript (about 10 µs at most). */
+const TINY_MATMUL_MACS = 8192;
+
+/**
+ * `out = op(a) @ op(b)` for one small float32 matrix pair, summing over k in order with a
+ * float32 rounding after every multiply and every add, as XNNPACK's product does.
+ *
+ * Why: the stock kernel creates an XNNPACK operator (packing the right-hand matrix) and
+ * dispatches it to the thread pool on every call; for the `[C, C]` products a Glow step forms
+ * from its LU factors (C = 4-16) that costs 0.1-0.4 ms a call, against microseconds here.
+ */
+function tinyMatMul(
+  a: Float32Array,
+  b: Float32Array,
+  out: Float32Array,
+  dims: { m: number; k: number; n: number; transposeA: boolean; transposeB: boolean },
+): void {
+  const { m, k, n, transposeA, transposeB } = dims;
+  // Strides of a as [m, k] and b as [k, n] whatever their stored layout.
+  const [aRow, aCol] = transposeA ? [1, m] : [k, 1];
+  const [bRow, bCol] = transposeB ? [1, k] : [n, 1];
+  const round = Math.fround;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let t = 0; t < k; t++)
+        acc = round(acc + round(a[i * aRow + t * aCol]! * b[t * bRow + j * bCol]!));
+      out[i * n + j] = acc;
+    }
+  }
 }
 
 /** `x[begin : begin + size]`, copied from heap views (allocate first: growth moves the heap). */
