@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
-import { installSimdKernels, simdKernelsState } from './kernels/simd-kernels.js';
+import { installSimdKernels, simdKernelsState, simdKernelThreads } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
 import './register-gradients.js';
 import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
@@ -206,6 +206,11 @@ export interface BackendInfo {
   simdKernels: boolean | null;
   /** wasm only: why they are not. */
   simdKernelsFallbackReason: string | null;
+  /**
+   * wasm only: threads their large products use (2 with the threaded binary once the helper
+   * thread has started, which takes a few milliseconds after `selectBackend`).
+   */
+  simdKernelThreads: number | null;
   versions: Record<string, string>;
 }
 
@@ -250,6 +255,7 @@ export function backendInfo(): BackendInfo {
     threadsFallbackReason: tfjsBackend === 'wasm' ? wasmThreadsFallbackReason : null,
     simdKernels: tfjsBackend === 'wasm' ? (simdKernelsState()?.loaded ?? false) : null,
     simdKernelsFallbackReason: tfjsBackend === 'wasm' ? (simdKernelsState()?.reason ?? null) : null,
+    simdKernelThreads: tfjsBackend === 'wasm' ? simdKernelThreads() : null,
     versions,
   };
 }

@@ -87,13 +87,20 @@ function runPlainNode(threads: number, env: Record<string, string> = {}) {
   const script = `
     import * as tf from '@tensorflow/tfjs-core';
     import { selectBackend, conv2dBias } from '${join(pkg, 'dist', 'index.js')}';
-    const info = await selectBackend('wasm', { threads: ${threads} });
-    const x = tf.randomNormal([4, 8, 8, 16], 0, 1, 'float32', 7);
-    const w = tf.randomNormal([1, 1, 16, 24], 0, 1, 'float32', 8);
+    import { backendInfo } from '${join(pkg, 'dist', 'index.js')}';
+    await selectBackend('wasm', { threads: ${threads} });
+    // The helper thread starts asynchronously: give it up to 5 s, so the split path runs.
+    for (let i = 0; i < 100 && ${threads} > 1 && backendInfo().simdKernelThreads < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const info = backendInfo();
+    // 16384 rows of 32 and 25 values: large enough to split between two threads.
+    const x = tf.randomNormal([16, 32, 32, 32], 0, 1, 'float32', 7);
+    const w = tf.randomNormal([1, 1, 32, 24], 0, 1, 'float32', 8);
     const b = tf.zeros([24]);
     const grads = tf.grads((w, b) => tf.sum(tf.square(conv2dBias(x, w, b))))([w, b]);
     const values = grads.flatMap((g) => Array.from(g.dataSync()));
-    console.log(JSON.stringify({ kernels: info.simdKernels, reason: info.simdKernelsFallbackReason, values }));
+    console.log(JSON.stringify({ kernels: info.simdKernels, reason: info.simdKernelsFallbackReason, threads: info.simdKernelThreads, values }));
   `;
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
     cwd: pkg,
@@ -104,20 +111,37 @@ function runPlainNode(threads: number, env: Record<string, string> = {}) {
   return JSON.parse(out.trim().split('\n').pop()!) as {
     kernels: boolean;
     reason: string | null;
+    threads: number;
     values: number[];
   };
 }
 
 describe('SIMD kernels under plain node', () => {
-  it('load against the single-threaded (plain memory) and threaded (shared memory) binaries, and fall back when turned off', () => {
+  it('load against the single-threaded (plain memory) and threaded (shared memory) binaries, split large products over two threads, and fall back when turned off', () => {
     const single = runPlainNode(1);
     const multi = runPlainNode(2);
     const off = runPlainNode(2, { HIERGLOW_SIMD_KERNELS: '0' });
+    const oneThread = runPlainNode(2, { HIERGLOW_SIMD_KERNEL_THREADS: '1' });
+    expect([single.threads, multi.threads, oneThread.threads]).toEqual([1, 2, 1]);
+    expect(relativeError(oneThread.values, off.values)).toBeLessThan(1e-6);
     expect(single.kernels).toBe(true);
     expect(multi.kernels).toBe(true);
     expect(off.kernels).toBe(false);
     expect(off.reason).toMatch(/HIERGLOW_SIMD_KERNELS=0/);
     expect(relativeError(single.values, off.values)).toBeLessThan(1e-6);
-    expect(relativeError(multi.values, off.values)).toBeLessThan(1e-6);
+    // Two halves summed: float32 rounding of sums over 16384 rows in another order.
+    expect(relativeError(multi.values, off.values)).toBeLessThan(1e-5);
+  });
+});
+
+describe('SimdHelperThread', () => {
+  it('stays not ready (the caller runs alone) when its worker cannot start the module', async () => {
+    const { SimdHelperThread } = await import('./simd-helper-thread.js');
+    const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } })
+      .WebAssembly;
+    const memory = new wasm.Memory({ initial: 1, maximum: 1, shared: true });
+    const helper = SimdHelperThread.start(memory, new Uint8Array([0, 97, 115, 109, 9, 9]));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(helper.ready).toBe(false);
   });
 });

@@ -1,5 +1,7 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { SimdHelperThread } from './simd-helper-thread.js';
 import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
 
 /**
@@ -13,6 +15,11 @@ import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.j
  * step; this kernel reads both matrices in place at ~50 GFLOP/s on one thread, and sums in the
  * same order as XNNPACK's product (the results are bit-identical in the tests).
  *
+ * With the threaded wasm binary, products reading more than 2^18 values split their rows with
+ * a helper thread of our own (simd-helper-thread.ts; `HIERGLOW_SIMD_KERNEL_THREADS=1` keeps them
+ * on the calling thread); the two halves are then summed, so results differ from the one-thread
+ * ones by float32 rounding.
+ *
  * Loading can fail (no WebAssembly SIMD, a tfjs-backend-wasm whose memory we cannot reach, or
  * `HIERGLOW_SIMD_KERNELS=0`); then the kernel is simply not used and the stock route runs.
  * `backendInfo().simdKernels` says which.
@@ -22,6 +29,9 @@ export const TRANSPOSE_A_PRODUCT = 'HierglowTransposeAProduct';
 
 /** The environment variable that turns the kernels off (`0`). */
 export const SIMD_KERNELS_ENV_VAR = 'HIERGLOW_SIMD_KERNELS';
+
+/** The environment variable that keeps them on the calling thread (`1`). */
+export const SIMD_THREADS_ENV_VAR = 'HIERGLOW_SIMD_KERNEL_THREADS';
 
 /** The parts of the WebAssembly JS API used here (the package compiles without the DOM lib). */
 interface WasmMemory {
@@ -48,10 +58,16 @@ interface WasmBackend {
   wasm: { wasmMemory?: WasmMemory; asm?: { memory?: WasmMemory } };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(id: tf.DataId): boolean;
 }
 
 let atb: AtB | null = null;
+let helper: SimdHelperThread | null = null;
+let heap: WasmMemory | null = null;
 let state: { loaded: boolean; reason: string | null } | null = null;
+
+/** Products reading fewer values than this run on one thread (a hand-off costs ~20-50 µs). */
+const PARALLEL_MIN_VALUES = 1 << 18;
 
 /**
  * Instantiates the kernels against the active wasm backend's memory and registers them (once
@@ -74,6 +90,11 @@ export function installSimdKernels(): boolean {
     const bytes = Buffer.from(shared ? SHARED_MEMORY_MODULE : PLAIN_MEMORY_MODULE, 'base64');
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
     atb = instance.exports.atb as AtB;
+    heap = memory;
+    // A second thread for large products, with the threaded (shared-memory) wasm binary only.
+    if (shared && wasmThreads() > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
+      helper = SimdHelperThread.start(memory, bytes);
+    }
     tf.registerKernel({
       kernelName: TRANSPOSE_A_PRODUCT,
       backendName: 'wasm',
@@ -84,6 +105,11 @@ export function installSimdKernels(): boolean {
     state = { loaded: false, reason: (e as Error).message };
   }
   return state.loaded;
+}
+
+/** Threads the kernels' large products use now: 2 once the helper thread runs, else 1. */
+export function simdKernelThreads(): number {
+  return helper?.ready ? 2 : 1;
 }
 
 /** Whether the kernels are loaded, and why not when they are not (null before any attempt). */
@@ -132,6 +158,34 @@ function transposeAProduct(args: {
   const ones = attrs.withColumnSums ? 1 : 0;
   const out = backend.makeOutput([p + ones, q], 'float32');
   const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  atb!(offset(a), offset(b), offset(out), n, p, q, ones);
+  const [aAt, bAt, outAt] = [offset(a), offset(b), offset(out)];
+  if (!helper?.ready || n < 2 || n * (p + q) < PARALLEL_MIN_VALUES) {
+    atb!(aAt, bAt, outAt, n, p, q, ones);
+    return out;
+  }
+  // Rows [0, half) here, [half, n) on the helper thread into a second output, then summed.
+  const half = n >> 1;
+  const part = backend.makeOutput([p + ones, q], 'float32');
+  const partAt = offset(part);
+  const rest = [aAt + 4 * half * p, bAt + 4 * half * q, partAt, n - half, p, q, ones] as const;
+  helper.runWith(
+    rest,
+    () => atb!(aAt, bAt, outAt, half, p, q, ones),
+    () => atb!(...rest),
+  );
+  const size = (p + ones) * q;
+  const sum = new Float32Array(heap!.buffer, outAt, size);
+  const other = new Float32Array(heap!.buffer, partAt, size);
+  for (let i = 0; i < size; i++) sum[i]! += other[i]!;
+  backend.disposeData(part.dataId);
   return out;
+}
+
+/** The wasm backend's thread-pool size. */
+function wasmThreads(): number {
+  return (
+    createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as {
+      getThreadsCount(): number;
+    }
+  ).getThreadsCount();
 }
