@@ -8,7 +8,11 @@ import { withFastPaths } from '../fast-paths.js';
 import { matMulTransposeA } from '../ops/matmul.js';
 import { relativeError } from '../ops/test-support/numeric.js';
 import { seededNormal } from '../testing/index.js';
-import { transposeAProductAvailable, transposeAProductKernel } from './simd-kernels.js';
+import {
+  reluGradKernel,
+  transposeAProductAvailable,
+  transposeAProductKernel,
+} from './simd-kernels.js';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -131,6 +135,20 @@ describe('SIMD kernels under plain node', () => {
     expect(relativeError(single.values, off.values)).toBeLessThan(1e-6);
     // Two halves summed: float32 rounding of sums over 16384 rows in another order.
     expect(relativeError(multi.values, off.values)).toBeLessThan(1e-5);
+  });
+});
+
+describe('HierglowReluGrad', () => {
+  it('equals dy · step(y), and is what conv2dBias uses on wasm', async () => {
+    await selectBackend('wasm');
+    tf.tidy(() => {
+      const dy = seededNormal([3, 5, 7, 9], 1); // 945 values: a SIMD body and a scalar tail
+      const y = tf.concat([seededNormal([3, 5, 7, 8], 2), tf.zeros([3, 5, 7, 1])], 3);
+      const ours = Array.from(reluGradKernel(dy, y).dataSync());
+      const stock = Array.from(tf.mul(dy, tf.step(y)).dataSync());
+      // Where y <= 0 the stock route gives -0 for a negative dy; compare as numbers.
+      expect(ours.map((v) => v + 0)).toEqual(stock.map((v) => v + 0));
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import { SimdHelperThread } from './simd-helper-thread.js';
 import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
 
 /**
- * hierglow's own WebAssembly SIMD kernels (csrc/atb.c), running inside tfjs-backend-wasm's
+ * hierglow's own WebAssembly SIMD kernels (csrc/simd-kernels.c), running inside tfjs-backend-wasm's
  * linear memory so they read and write tensors where they live.
  *
  * `HierglowTransposeAProduct` computes `aᵀ b` for two tall matrices `a` `[n, p]` and `b` `[n, q]`
@@ -20,12 +20,15 @@ import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.j
  * on the calling thread); the two halves are then summed, so results differ from the one-thread
  * ones by float32 rounding.
  *
+ * `HierglowReluGrad` is the gradient through a ReLU from its output, one pass instead of two.
+ *
  * Loading can fail (no WebAssembly SIMD, a tfjs-backend-wasm whose memory we cannot reach, or
  * `HIERGLOW_SIMD_KERNELS=0`); then the kernel is simply not used and the stock route runs.
  * `backendInfo().simdKernels` says which.
  */
 
 export const TRANSPOSE_A_PRODUCT = 'HierglowTransposeAProduct';
+export const RELU_GRAD = 'HierglowReluGrad';
 
 /** The environment variable that turns the kernels off (`0`). */
 export const SIMD_KERNELS_ENV_VAR = 'HIERGLOW_SIMD_KERNELS';
@@ -62,6 +65,7 @@ interface WasmBackend {
 }
 
 let atb: AtB | null = null;
+let reluGrad: ((dy: number, y: number, out: number, n: number) => void) | null = null;
 let helper: SimdHelperThread | null = null;
 let heap: WasmMemory | null = null;
 let state: { loaded: boolean; reason: string | null } | null = null;
@@ -95,10 +99,16 @@ export function installSimdKernels(): boolean {
     if (shared && wasmThreads() > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes);
     }
+    reluGrad = instance.exports.relu_grad as typeof reluGrad;
     tf.registerKernel({
       kernelName: TRANSPOSE_A_PRODUCT,
       backendName: 'wasm',
       kernelFunc: transposeAProduct as unknown as tf.KernelFunc,
+    });
+    tf.registerKernel({
+      kernelName: RELU_GRAD,
+      backendName: 'wasm',
+      kernelFunc: reluGradKernelFunc as unknown as tf.KernelFunc,
     });
     state = { loaded: true, reason: null };
   } catch (e) {
@@ -138,6 +148,33 @@ export function transposeAProductKernel(
   return tf.engine().runKernel(TRANSPOSE_A_PRODUCT, { a, b }, {
     withColumnSums,
   } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/**
+ * `dy` where `y > 0`, else 0: the gradient through a ReLU from its output `y`, in one pass (the
+ * stock route is `dy · step(y)`, which differs only in giving −0, or NaN for a non-finite dy,
+ * where y ≤ 0). Not differentiable; check {@link transposeAProductAvailable} first (both
+ * kernels load together).
+ */
+export function reluGradKernel(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(RELU_GRAD, { dy, y }) as tf.Tensor;
+}
+
+function reluGradKernelFunc(args: {
+  inputs: { dy: tf.TensorInfo; y: tf.TensorInfo };
+  backend: WasmBackend;
+}): tf.TensorInfo {
+  const { dy, y } = args.inputs;
+  const backend = args.backend;
+  if (!tf.util.arraysEqual(dy.shape, y.shape) || dy.dtype !== 'float32' || y.dtype !== 'float32') {
+    throw new Error(
+      `${RELU_GRAD}: needs float32 tensors of one shape, got [${dy.shape}] and [${y.shape}]`,
+    );
+  }
+  const out = backend.makeOutput([...y.shape], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  reluGrad!(offset(dy), offset(y), offset(out), tf.util.sizeFromShape(y.shape));
+  return out;
 }
 
 function transposeAProduct(args: {

@@ -1,7 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
-import { transposeAProductAvailable, transposeAProductKernel } from '../kernels/simd-kernels.js';
+import {
+  reluGradKernel,
+  transposeAProductAvailable,
+  transposeAProductKernel,
+} from '../kernels/simd-kernels.js';
 import { matMulTransposeA, sumRows } from './matmul.js';
 import { transpose2d } from './transpose.js';
 
@@ -101,15 +105,19 @@ export function conv2dBias(
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
         // ReLU passes the gradient where its output is positive (= where its input was).
-        const g = (
-          activation === 'relu' ? tf.mul(dy as tf.Tensor, tf.step(ys)) : dy
-        ) as tf.Tensor4D;
+        const g = (activation === 'relu' ? reluGrad(dy as tf.Tensor, ys) : dy) as tf.Tensor4D;
         const grads = filterGrad(xs, g, ws.shape, padding, true);
         return [inputGrad(g, ws, padding), grads.filter, grads.bias!];
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
   return run(x, filter, bias) as tf.Tensor4D;
+}
+
+/** The gradient through a ReLU from its output y: dy where y > 0 (one kernel on wasm). */
+function reluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (transposeAProductAvailable() && dy.dtype === 'float32') return reluGradKernel(dy, y);
+  return tf.mul(dy, tf.step(y));
 }
 
 function checkConvArgs(who: string, x: tf.Tensor4D, filter: tf.Tensor4D): void {

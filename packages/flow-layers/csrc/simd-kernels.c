@@ -1,5 +1,7 @@
 /*
- * hierglow's own WebAssembly SIMD kernel: out = aᵀ b (+ a row of column sums of b) for two tall
+ * hierglow's own WebAssembly SIMD kernels.
+ *
+ * atb: out = aᵀ b (+ a row of column sums of b) for two tall
  * row-major matrices a [n, p] and b [n, q] with a long shared dimension n — a filter gradient
  * summed over every pixel of a batch.
  *
@@ -137,4 +139,20 @@ __attribute__((export_name("atb"))) void atb(const f32 *a, const f32 *b, f32 *ou
       }
     }
   }
+}
+
+/*
+ * The gradient through a ReLU from its output: out[i] = y[i] > 0 ? dy[i] : 0, one pass instead
+ * of tfjs' Step and Multiply (two passes and a temporary). Where y <= 0 the result is +0, where
+ * dy · step(y) would give -0 for a negative dy (or NaN for a non-finite one).
+ */
+__attribute__((export_name("relu_grad"))) void relu_grad(const f32 *dy, const f32 *y, f32 *out,
+                                                         int n) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t mask = wasm_f32x4_gt(wasm_v128_load(y + i), zero);
+    wasm_v128_store(out + i, wasm_v128_and(wasm_v128_load(dy + i), mask));
+  }
+  for (; i < n; i++) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
