@@ -1,6 +1,8 @@
 /*
  * hierglow's own WebAssembly SIMD kernels.
  *
+ * narrow_product: out = x w (+ bias) for a tall x and a tiny w (a Glow step's channel mixing).
+ *
  * atb: out = aᵀ b (+ a row of column sums of b) for two tall
  * row-major matrices a [n, p] and b [n, q] with a long shared dimension n — a filter gradient
  * summed over every pixel of a batch.
@@ -155,4 +157,37 @@ __attribute__((export_name("relu_grad"))) void relu_grad(const f32 *dy, const f3
     wasm_v128_store(out + i, wasm_v128_and(wasm_v128_load(dy + i), mask));
   }
   for (; i < n; i++) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/*
+ * out [m x n] = x [m x k] w [k x n] (+ bias [n], may be 0) for tiny k and n (a Glow step's
+ * ActNorm and 1x1 conv on 4-16 channels, over every pixel). XNNPACK builds an operator for
+ * every fresh weight matrix (~0.5 ms for these shapes, far more than the product); this is one
+ * pass over x. Sums over t in order, as XNNPACK's product does.
+ */
+__attribute__((export_name("narrow_product"))) void narrow_product(const f32 *x, const f32 *w,
+                                                                   const f32 *bias, f32 *out,
+                                                                   int m, int k, int n) {
+  if ((n & 3) != 0) {
+    for (int i = 0; i < m; i++) {
+      for (int o = 0; o < n; o++) {
+        f32 acc = bias ? bias[o] : 0.0f;
+        for (int t = 0; t < k; t++) acc += x[(long)i * k + t] * w[t * n + o];
+        out[(long)i * n + o] = acc;
+      }
+    }
+    return;
+  }
+  for (int i = 0; i < m; i++) {
+    const f32 *xr = x + (long)i * k;
+    f32 *orow = out + (long)i * n;
+    for (int o0 = 0; o0 < n; o0 += 4) {
+      v128_t acc = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
+      const f32 *wc = w + o0;
+      for (int t = 0; t < k; t++, wc += n) {
+        acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(xr[t]), wasm_v128_load(wc)));
+      }
+      wasm_v128_store(orow + o0, acc);
+    }
+  }
 }

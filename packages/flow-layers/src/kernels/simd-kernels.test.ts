@@ -9,6 +9,8 @@ import { matMulTransposeA } from '../ops/matmul.js';
 import { relativeError } from '../ops/test-support/numeric.js';
 import { seededNormal } from '../testing/index.js';
 import {
+  narrowProductAvailable,
+  narrowProductKernel,
   reluGradKernel,
   transposeAProductAvailable,
   transposeAProductKernel,
@@ -136,6 +138,33 @@ describe('SIMD kernels under plain node', () => {
     // Two halves summed: float32 rounding of sums over 16384 rows in another order.
     expect(relativeError(multi.values, off.values)).toBeLessThan(1e-5);
   });
+});
+
+describe('HierglowNarrowProduct', () => {
+  for (const [m, k, n, withBias] of [
+    [4096, 4, 4, true],
+    [1024, 16, 16, true],
+    [33, 8, 12, false],
+    [7, 3, 5, true], // n not a multiple of 4: the scalar path
+    [5, 16, 6, false],
+  ] as const) {
+    it(`x @ w${withBias ? ' + b' : ''} for [${m}, ${k}] @ [${k}, ${n}] matches the cpu backend`, async () => {
+      const run = (ours: boolean) =>
+        tf.tidy(() => {
+          const x = seededNormal([m, k], 1) as tf.Tensor2D;
+          const w = seededNormal([k, n], 2) as tf.Tensor2D;
+          const b = withBias ? (seededNormal([n], 3) as tf.Tensor1D) : null;
+          if (ours) return narrowProductKernel(x, w, b).dataSync() as Float32Array;
+          const p = tf.matMul(x, w);
+          return (b ? tf.add(p, b) : p).dataSync() as Float32Array;
+        });
+      await selectBackend('cpu');
+      const expected = run(false);
+      await selectBackend('wasm');
+      expect(narrowProductAvailable(k, n)).toBe(true);
+      expect(relativeError(run(true), expected)).toBeLessThan(1e-6);
+    });
+  }
 });
 
 describe('HierglowReluGrad', () => {

@@ -20,6 +20,8 @@ import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.j
  * on the calling thread); the two halves are then summed, so results differ from the one-thread
  * ones by float32 rounding.
  *
+ * `HierglowNarrowProduct` is `x @ w (+ bias)` for a tiny w, without building an XNNPACK operator.
+ *
  * `HierglowReluGrad` is the gradient through a ReLU from its output, one pass instead of two.
  *
  * Loading can fail (no WebAssembly SIMD, a tfjs-backend-wasm whose memory we cannot reach, or
@@ -29,6 +31,10 @@ import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.j
 
 export const TRANSPOSE_A_PRODUCT = 'HierglowTransposeAProduct';
 export const RELU_GRAD = 'HierglowReluGrad';
+export const NARROW_PRODUCT = 'HierglowNarrowProduct';
+
+/** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
+export const NARROW_PRODUCT_MAX = 16;
 
 /** The environment variable that turns the kernels off (`0`). */
 export const SIMD_KERNELS_ENV_VAR = 'HIERGLOW_SIMD_KERNELS';
@@ -66,6 +72,9 @@ interface WasmBackend {
 
 let atb: AtB | null = null;
 let reluGrad: ((dy: number, y: number, out: number, n: number) => void) | null = null;
+let narrowProduct:
+  | ((x: number, w: number, bias: number, out: number, m: number, k: number, n: number) => void)
+  | null = null;
 let helper: SimdHelperThread | null = null;
 let heap: WasmMemory | null = null;
 let state: { loaded: boolean; reason: string | null } | null = null;
@@ -100,10 +109,16 @@ export function installSimdKernels(): boolean {
       helper = SimdHelperThread.start(memory, bytes);
     }
     reluGrad = instance.exports.relu_grad as typeof reluGrad;
+    narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
     tf.registerKernel({
       kernelName: TRANSPOSE_A_PRODUCT,
       backendName: 'wasm',
       kernelFunc: transposeAProduct as unknown as tf.KernelFunc,
+    });
+    tf.registerKernel({
+      kernelName: NARROW_PRODUCT,
+      backendName: 'wasm',
+      kernelFunc: narrowProductKernelFunc as unknown as tf.KernelFunc,
     });
     tf.registerKernel({
       kernelName: RELU_GRAD,
@@ -148,6 +163,54 @@ export function transposeAProductKernel(
   return tf.engine().runKernel(TRANSPOSE_A_PRODUCT, { a, b }, {
     withColumnSums,
   } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+/**
+ * Whether {@link narrowProductKernel} can run `[m, k] @ [k, n]` now (the kernels loaded, wasm
+ * active, fast paths on, k and n at most {@link NARROW_PRODUCT_MAX}).
+ */
+export function narrowProductAvailable(k: number, n: number): boolean {
+  return transposeAProductAvailable() && k <= NARROW_PRODUCT_MAX && n <= NARROW_PRODUCT_MAX;
+}
+
+/**
+ * `x @ w (+ bias)` for a tall float32 `x` `[m, k]` and a tiny `w` `[k, n]`, one pass over x
+ * (XNNPACK creates an operator for every fresh weight matrix, ~0.5 ms for such shapes). Sums in
+ * the order XNNPACK's product does. Not differentiable; check {@link narrowProductAvailable}.
+ */
+export function narrowProductKernel(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  bias: tf.Tensor1D | null,
+): tf.Tensor2D {
+  const inputs: tf.NamedTensorMap = bias ? { x, w, bias } : { x, w };
+  return tf.engine().runKernel(NARROW_PRODUCT, inputs) as tf.Tensor2D;
+}
+
+function narrowProductKernelFunc(args: {
+  inputs: { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo };
+  backend: WasmBackend;
+}): tf.TensorInfo {
+  const { inputs, backend } = args;
+  const { x, w, bias } = inputs;
+  const [m, k] = x.shape as [number, number];
+  const n = w.shape[1]!;
+  const ok =
+    x.shape.length === 2 &&
+    w.shape.length === 2 &&
+    w.shape[0] === k &&
+    (!bias || (bias.shape.length === 1 && bias.shape[0] === n)) &&
+    [x, w, bias].every((t) => !t || t.dtype === 'float32');
+  if (!ok) {
+    throw new Error(
+      `${NARROW_PRODUCT}: needs float32 [m, k] @ [k, n] (+ [n]), got [${x.shape}] @ [${w.shape}]` +
+        (bias ? ` + [${bias.shape}]` : ''),
+    );
+  }
+  const out = backend.makeOutput([m, n], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  narrowProduct!(offset(x), offset(w), bias ? offset(bias) : 0, offset(out), m, k, n);
+  return out;
 }
 
 /**

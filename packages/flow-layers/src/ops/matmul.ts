@@ -1,7 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
-import { transposeAProductAvailable, transposeAProductKernel } from '../kernels/simd-kernels.js';
+import {
+  narrowProductAvailable,
+  narrowProductKernel,
+  transposeAProductAvailable,
+  transposeAProductKernel,
+} from '../kernels/simd-kernels.js';
 import { transpose2d } from './transpose.js';
 
 /**
@@ -66,10 +71,11 @@ export function sumRows(m: tf.Tensor2D): tf.Tensor1D {
 }
 
 /**
- * `x @ w + b` for a tall `x` `[n, p]`, a small `w` `[p, q]` and `b` `[q]`: one fused matrix
- * product with bias (`_FusedMatMul`) forward, and a gradient that avoids the `transposeA` /
- * `transposeB` flags: `dx = dy @ wᵀ` (wᵀ is small), `dw = xᵀ @ dy` ({@link matMulTransposeA}),
- * `db = Σ_rows dy` ({@link sumRows}).
+ * `x @ w + b` for a tall `x` `[n, p]`, a small `w` `[p, q]` and `b` `[q]`: one matrix product
+ * with bias forward (on wasm for p, q ≤ 16 hierglow's `HierglowNarrowProduct`, else
+ * `_FusedMatMul`), and a gradient that avoids the `transposeA` / `transposeB` flags:
+ * `dx = dy @ wᵀ` (wᵀ is small), `dw = xᵀ @ dy` ({@link matMulTransposeA}), `db = Σ_rows dy`
+ * ({@link sumRows}).
  */
 export function matMulBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   if (x.rank !== 2 || w.rank !== 2 || x.shape[1] !== w.shape[0] || b.rank !== 1) {
@@ -87,12 +93,19 @@ export function matMulBias(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.T
     const xt = xIn as tf.Tensor2D;
     const wt = wIn as tf.Tensor2D;
     save([xt, wt]);
+    const [p, q] = wt.shape;
+    // Tiny channel mixes (a Glow step's 4-16 channels) skip XNNPACK's per-matrix operator.
+    const narrow = narrowProductAvailable(p, q);
     return {
-      value: tf.fused.matMul({ a: xt, b: wt, bias: bIn }),
+      value: narrow
+        ? narrowProductKernel(xt, wt, bIn as tf.Tensor1D)
+        : tf.fused.matMul({ a: xt, b: wt, bias: bIn }),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
         const g = dy as tf.Tensor2D;
-        return [tf.matMul(g, tf.transpose(ws)), matMulTransposeA(xs, g), sumRows(g)];
+        const wT = tf.transpose(ws) as tf.Tensor2D;
+        const dx = narrow ? narrowProductKernel(g, wT, null) : tf.matMul(g, wT);
+        return [dx, matMulTransposeA(xs, g), sumRows(g)];
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
