@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
 import { installSimdKernels, simdKernelsState, simdKernelThreads } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
+import { installScaleColumnsKernels } from './ops/scale-columns.js';
 import './register-gradients.js';
 import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
 
@@ -47,6 +48,7 @@ function loadBackendPackage(name: BackendName): void {
     require('@tensorflow/tfjs-backend-wasm');
     // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
     installWasmKernels(() => wasmThreadsCount());
+    installScaleColumnsKernels();
     return;
   }
   if (name === 'cpu') {

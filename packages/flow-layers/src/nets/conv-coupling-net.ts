@@ -9,6 +9,7 @@ import { ActNorm } from '../bijectors/act-norm.js';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { conv2d, conv2dBias } from '../ops/conv2d.js';
+import { scaleColumns } from '../ops/scale-columns.js';
 import { createRng } from '../rng.js';
 import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
 import { assertPositiveIntegers, assertSeed, normalTensor } from './init.js';
@@ -112,14 +113,17 @@ export class ConvCouplingNet implements CouplingNet {
     return tf.tidy(() => {
       const layer = (h: tf.Tensor4D, w: tf.Variable, norm: ActNorm) => {
         // The net's ActNorms have eps 0: their scale is exp(logs).
-        const s = tf.exp(norm.logs);
-        const folded = tf.mul(w, s) as tf.Tensor4D;
-        return conv2dBias(h, folded, tf.mul(norm.loc, s) as tf.Tensor1D, 'same', 'relu');
+        const folded = scaleColumns(w, norm.loc as tf.Tensor1D, norm.logs as tf.Tensor1D, 1);
+        return conv2dBias(h, folded.w as tf.Tensor4D, folded.b, 'same', 'relu');
       };
       const h = layer(layer(x, this.conv1, this.norm1), this.conv2, this.norm2);
-      const e = tf.exp(tf.mul(this.logs3, LOGSCALE_FACTOR));
-      const w3 = tf.mul(this.conv3, e) as tf.Tensor4D;
-      return conv2dBias(h, w3, tf.mul(this.bias3, e) as tf.Tensor1D, 'same', 'linear');
+      const last = scaleColumns(
+        this.conv3,
+        this.bias3 as tf.Tensor1D,
+        this.logs3 as tf.Tensor1D,
+        LOGSCALE_FACTOR,
+      );
+      return conv2dBias(h, last.w as tf.Tensor4D, last.b, 'same', 'linear');
     });
   }
 
