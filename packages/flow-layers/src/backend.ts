@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
 import { installSimdKernels, simdKernelsState, simdKernelThreads } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
+import { installLuWeightKernels } from './ops/lu-weight.js';
 import { installScaleColumnsKernels } from './ops/scale-columns.js';
 import './register-gradients.js';
 import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
@@ -49,6 +50,7 @@ function loadBackendPackage(name: BackendName): void {
     // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
     installWasmKernels(() => wasmThreadsCount());
     installScaleColumnsKernels();
+    installLuWeightKernels();
     return;
   }
   if (name === 'cpu') {

@@ -12,6 +12,7 @@ import {
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { invert, logAbsDet, luDecompose, matMulSquare, qrOrthogonal } from '../linalg.js';
+import { luWeight } from '../ops/lu-weight.js';
 import { matMul } from '../ops/matmul.js';
 import { createRng } from '../rng.js';
 
@@ -179,9 +180,18 @@ export class InvConv1x1 extends Bijector {
   /** The current weight W (`[C, C]`, `W[o, i]`), differentiable in the LU variables. */
   weight(): tf.Tensor2D {
     if (!this.lu) return tf.clone(this.vars.weight!) as tf.Tensor2D;
+    const { p, signS, lower, upper, logS } = this.vars as Record<string, tf.Variable>;
+    // One op on wasm (JavaScript kernels, float64); null elsewhere: the taped ops below.
+    const fast = luWeight(
+      p as tf.Tensor2D,
+      lower as tf.Tensor2D,
+      upper as tf.Tensor2D,
+      logS as tf.Tensor1D,
+      signS as tf.Tensor1D,
+    );
+    if (fast) return fast;
     return tf.tidy(() => {
       const { lowerMask, upperMask, eye } = this.constants!;
-      const { p, signS, lower, upper, logS } = this.vars as Record<string, tf.Variable>;
       const l = tf.add(tf.mul(lower!, lowerMask), eye) as tf.Tensor2D;
       // diag(v) as eye ⊙ row vector: tf.diag has no gradient.
       const diag = tf.mul(eye, tf.reshape(tf.mul(signS!, tf.exp(logS!)), [1, this.channels]));
