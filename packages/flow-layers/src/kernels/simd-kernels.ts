@@ -3,6 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
 import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
+import {
+  registerWasmKernels,
+  type WasmBackend,
+  type WasmKernelArgs,
+  type WasmMemory,
+} from './wasm-backend.js';
 
 /**
  * hierglow's own WebAssembly SIMD kernels (csrc/simd-kernels.c), running inside tfjs-backend-wasm's
@@ -43,9 +49,6 @@ export const SIMD_KERNELS_ENV_VAR = 'HIERGLOW_SIMD_KERNELS';
 export const SIMD_THREADS_ENV_VAR = 'HIERGLOW_SIMD_KERNEL_THREADS';
 
 /** The parts of the WebAssembly JS API used here (the package compiles without the DOM lib). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer | SharedArrayBuffer;
-}
 declare const WebAssembly: {
   Memory: abstract new (...args: never[]) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
@@ -61,14 +64,6 @@ type AtB = (
   q: number,
   ones: number,
 ) => void;
-
-/** The parts of tfjs-backend-wasm's BackendWasm used here. */
-interface WasmBackend {
-  wasm: { wasmMemory?: WasmMemory; asm?: { memory?: WasmMemory } };
-  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(id: tf.DataId): boolean;
-}
 
 let atb: AtB | null = null;
 let reluGrad: ((dy: number, y: number, out: number, n: number) => void) | null = null;
@@ -110,20 +105,10 @@ export function installSimdKernels(): boolean {
     }
     reluGrad = instance.exports.relu_grad as typeof reluGrad;
     narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
-    tf.registerKernel({
-      kernelName: TRANSPOSE_A_PRODUCT,
-      backendName: 'wasm',
-      kernelFunc: transposeAProduct as unknown as tf.KernelFunc,
-    });
-    tf.registerKernel({
-      kernelName: NARROW_PRODUCT,
-      backendName: 'wasm',
-      kernelFunc: narrowProductKernelFunc as unknown as tf.KernelFunc,
-    });
-    tf.registerKernel({
-      kernelName: RELU_GRAD,
-      backendName: 'wasm',
-      kernelFunc: reluGradKernelFunc as unknown as tf.KernelFunc,
+    registerWasmKernels({
+      [TRANSPOSE_A_PRODUCT]: transposeAProduct,
+      [NARROW_PRODUCT]: narrowProductKernelFunc,
+      [RELU_GRAD]: reluGradKernelFunc,
     });
     state = { loaded: true, reason: null };
   } catch (e) {
@@ -187,12 +172,9 @@ export function narrowProductKernel(
   return tf.engine().runKernel(NARROW_PRODUCT, inputs) as tf.Tensor2D;
 }
 
-function narrowProductKernelFunc(args: {
-  inputs: { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo };
-  backend: WasmBackend;
-}): tf.TensorInfo {
+function narrowProductKernelFunc(args: WasmKernelArgs): tf.TensorInfo {
   const { inputs, backend } = args;
-  const { x, w, bias } = inputs;
+  const { x, w, bias } = inputs as { x: tf.TensorInfo; w: tf.TensorInfo; bias?: tf.TensorInfo };
   const [m, k] = x.shape as [number, number];
   const n = w.shape[1]!;
   const ok =
@@ -223,11 +205,8 @@ export function reluGradKernel(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel(RELU_GRAD, { dy, y }) as tf.Tensor;
 }
 
-function reluGradKernelFunc(args: {
-  inputs: { dy: tf.TensorInfo; y: tf.TensorInfo };
-  backend: WasmBackend;
-}): tf.TensorInfo {
-  const { dy, y } = args.inputs;
+function reluGradKernelFunc(args: WasmKernelArgs): tf.TensorInfo {
+  const { dy, y } = args.inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
   const backend = args.backend;
   if (!tf.util.arraysEqual(dy.shape, y.shape) || dy.dtype !== 'float32' || y.dtype !== 'float32') {
     throw new Error(
@@ -240,13 +219,9 @@ function reluGradKernelFunc(args: {
   return out;
 }
 
-function transposeAProduct(args: {
-  inputs: { a: tf.TensorInfo; b: tf.TensorInfo };
-  attrs: { withColumnSums: boolean };
-  backend: WasmBackend;
-}): tf.TensorInfo {
+function transposeAProduct(args: WasmKernelArgs<{ withColumnSums: boolean }>): tf.TensorInfo {
   const { inputs, attrs, backend } = args;
-  const { a, b } = inputs;
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const [n, p] = a.shape as [number, number];
   const q = b.shape[1]!;
   if (a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== n) {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { type BinaryOp, broadcastBinary, SMALL_ELEMENTWISE } from './small-elementwise.js';
+import type { WasmBackend } from './wasm-backend.js';
 
 /**
  * Replacements for kernels of tfjs-backend-wasm 4.22 that do far more work than they need to
@@ -23,13 +24,6 @@ import { type BinaryOp, broadcastBinary, SMALL_ELEMENTWISE } from './small-eleme
  *   instead of waking the XNNPACK thread pool (see small-elementwise.ts); larger ones, and other
  *   dtypes, go to the stock kernels.
  */
-
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-  incRef(dataId: tf.DataId): void;
-}
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { heapF32, registerWasmKernels, type WasmKernelArgs } from '../kernels/wasm-backend.js';
 import { customGradMulti } from './custom-grad.js';
 
 /**
@@ -55,28 +56,11 @@ const LU_WEIGHT = 'HierglowLuWeight';
 const LU_WEIGHT_GRAD = 'HierglowLuWeightGrad';
 let installed = false;
 
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
-type Args = { inputs: Record<string, tf.TensorInfo>; backend: WasmBackend };
-
 /** Registers the two JavaScript kernels for the wasm backend (once). */
 export function installLuWeightKernels(): void {
   if (installed) return;
   installed = true;
-  tf.registerKernel({
-    kernelName: LU_WEIGHT,
-    backendName: 'wasm',
-    kernelFunc: luWeightKernel as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: LU_WEIGHT_GRAD,
-    backendName: 'wasm',
-    kernelFunc: luWeightGradKernel as unknown as tf.KernelFunc,
-  });
+  registerWasmKernels({ [LU_WEIGHT]: luWeightKernel, [LU_WEIGHT_GRAD]: luWeightGradKernel });
 }
 
 /** L, U (float64, row-major) and exp(logS)·sign from the parameters. */
@@ -120,18 +104,18 @@ function product(a: ArrayLike<number>, b: ArrayLike<number>, c: number, ta = fal
   return out;
 }
 
-function luWeightKernel({ inputs, backend }: Args): tf.TensorInfo {
+function luWeightKernel({ inputs, backend }: WasmKernelArgs): tf.TensorInfo {
   const c = inputs.logS!.shape[0]!;
   const out = backend.makeOutput([c, c], 'float32');
   const [p, lower, upper, logS, signS] = ['p', 'lower', 'upper', 'logS', 'signS'].map((n) =>
-    backend.typedArrayFromHeap(inputs[n]!),
+    heapF32(backend, inputs[n]!),
   );
   const { l, u } = factors(lower!, upper!, logS!, signS!, c);
-  backend.typedArrayFromHeap(out).set(product(p!, product(l, u, c), c));
+  heapF32(backend, out).set(product(p!, product(l, u, c), c));
   return out;
 }
 
-function luWeightGradKernel({ inputs, backend }: Args): tf.TensorInfo[] {
+function luWeightGradKernel({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
   const c = inputs.logS!.shape[0]!;
   const outs = [
     backend.makeOutput([c, c], 'float32'),
@@ -139,13 +123,13 @@ function luWeightGradKernel({ inputs, backend }: Args): tf.TensorInfo[] {
     backend.makeOutput([c], 'float32'),
   ];
   const [dw, p, lower, upper, logS, signS] = ['dw', 'p', 'lower', 'upper', 'logS', 'signS'].map(
-    (n) => backend.typedArrayFromHeap(inputs[n]!),
+    (n) => heapF32(backend, inputs[n]!),
   );
   const { l, u, diag } = factors(lower!, upper!, logS!, signS!, c);
   const dm = product(p!, dw!, c, true); // Pᵀ ∂W
   const dl = product(dm, u, c, false, true); // ∂M Uᵀ
   const du = product(l, dm, c, true); // Lᵀ ∂M
-  const [dLower, dUpper, dLogS] = outs.map((o) => backend.typedArrayFromHeap(o!));
+  const [dLower, dUpper, dLogS] = outs.map((o) => heapF32(backend, o!));
   for (let i = 0; i < c; i++) {
     dLogS![i] = du[i * c + i]! * diag[i]!;
     for (let j = 0; j < c; j++) {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { heapF32, registerWasmKernels, type WasmKernelArgs } from '../kernels/wasm-backend.js';
 import { customGradMulti } from './custom-grad.js';
 
 /**
@@ -61,31 +62,15 @@ const SCALE_COLUMNS = 'HierglowScaleColumns';
 const SCALE_COLUMNS_GRAD = 'HierglowScaleColumnsGrad';
 let installed = false;
 
-/** The parts of tfjs-backend-wasm's BackendWasm these kernels use. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
-
-type Args = {
-  inputs: Record<string, tf.TensorInfo>;
-  attrs: { factor: number };
-  backend: WasmBackend;
-};
+type Args = WasmKernelArgs<{ factor: number }>;
 
 /** Registers the two JavaScript kernels for the wasm backend (once). */
 export function installScaleColumnsKernels(): void {
   if (installed) return;
   installed = true;
-  tf.registerKernel({
-    kernelName: SCALE_COLUMNS,
-    backendName: 'wasm',
-    kernelFunc: scaleColumnsKernel as unknown as tf.KernelFunc,
-  });
-  tf.registerKernel({
-    kernelName: SCALE_COLUMNS_GRAD,
-    backendName: 'wasm',
-    kernelFunc: scaleColumnsGradKernel as unknown as tf.KernelFunc,
+  registerWasmKernels({
+    [SCALE_COLUMNS]: scaleColumnsKernel,
+    [SCALE_COLUMNS_GRAD]: scaleColumnsGradKernel,
   });
 }
 
@@ -98,8 +83,8 @@ function scaleColumnsKernel({ inputs, attrs, backend }: Args): tf.TensorInfo[] {
     backend.makeOutput([c], 'float32'),
     backend.makeOutput([c], 'float32'),
   ];
-  const [wv, bv, lv] = [w, b, logs].map((t) => backend.typedArrayFromHeap(t)) as Float32Array[];
-  const [wo, bo, so] = [wOut, bOut, sOut].map((t) => backend.typedArrayFromHeap(t!));
+  const [wv, bv, lv] = [w, b, logs].map((t) => heapF32(backend, t)) as Float32Array[];
+  const [wo, bo, so] = [wOut, bOut, sOut].map((t) => heapF32(backend, t!));
   const round = Math.fround;
   for (let o = 0; o < c; o++) {
     so![o] = Math.exp(round(attrs.factor * lv![o]!));
@@ -117,8 +102,8 @@ function scaleColumnsGradKernel({ inputs, attrs, backend }: Args): tf.TensorInfo
     backend.makeOutput([c], 'float32'),
     backend.makeOutput([c], 'float32'),
   ];
-  const [dwv, dbv, wv, bv, sv] = [dw, db, w, b, s].map((t) => backend.typedArrayFromHeap(t!));
-  const [dwo, dbo, dlo] = [dwOut, dbOut, dlOut].map((t) => backend.typedArrayFromHeap(t!));
+  const [dwv, dbv, wv, bv, sv] = [dw, db, w, b, s].map((t) => heapF32(backend, t!));
+  const [dwo, dbo, dlo] = [dwOut, dbOut, dlOut].map((t) => heapF32(backend, t!));
   const sums = new Float64Array(c);
   for (let i = 0; i < dwv!.length; i++) {
     const o = i % c;
