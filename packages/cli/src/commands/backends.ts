@@ -14,6 +14,11 @@ export const backendsCommand: Command = {
         const extra = [
           info.simd === null ? '' : `simd=${info.simd}`,
           info.threads === null ? '' : `threads=${info.threads}`,
+          info.simdKernels === null
+            ? ''
+            : info.simdKernels
+              ? 'hierglow-kernels=on'
+              : `hierglow-kernels=off (${info.simdKernelsFallbackReason})`,
         ]
           .filter(Boolean)
           .join(' ');
