@@ -97,19 +97,20 @@ export function installSimdKernels(): boolean {
       typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
     const bytes = Buffer.from(shared ? SHARED_MEMORY_MODULE : PLAIN_MEMORY_MODULE, 'base64');
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    atb = instance.exports.atb as AtB;
-    heap = memory;
-    // A second thread for large products, with the threaded (shared-memory) wasm binary only.
-    if (shared && wasmThreads() > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
-      helper = SimdHelperThread.start(memory, bytes);
-    }
-    reluGrad = instance.exports.relu_grad as typeof reluGrad;
-    narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
     registerWasmKernels({
       [TRANSPOSE_A_PRODUCT]: transposeAProduct,
       [NARROW_PRODUCT]: narrowProductKernelFunc,
       [RELU_GRAD]: reluGradKernelFunc,
     });
+    // Only now, with everything in place, do the ops start using them.
+    atb = instance.exports.atb as AtB;
+    reluGrad = instance.exports.relu_grad as typeof reluGrad;
+    narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
+    heap = memory;
+    // A second thread for large products, with the threaded (shared-memory) wasm binary only.
+    if (shared && wasmThreads() > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
+      helper = SimdHelperThread.start(memory, bytes);
+    }
     state = { loaded: true, reason: null };
   } catch (e) {
     state = { loaded: false, reason: (e as Error).message };
