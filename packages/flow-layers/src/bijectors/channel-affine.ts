@@ -24,6 +24,9 @@ export function forwardChannelAffineRun(
   if (!fastPathsEnabled() || x.rank < 2) return null;
   const forms: ChannelAffine[] = [];
   try {
+    // In order: a bijector's form is asked for x's shape, which is its input shape only when
+    // every one before it in the run is affine (shape-preserving). So an affine bijector
+    // followed by a non-affine one builds a form that is then dropped (a few small kernels).
     for (let i = start; i < bijectors.length; i++) {
       const form = bijectors[i]!.channelAffine(x.shape);
       if (!form) break;
