@@ -125,7 +125,7 @@ export async function selectBackend(
   }
   await tf.ready();
   // hierglow's own SIMD kernels live in the wasm backend's memory, so they load after it.
-  if (backend === 'wasm') installSimdKernels();
+  if (backend === 'wasm') installSimdKernels(wasmThreadsCount());
   if (backend === 'cpu') {
     // The cpu backend prints a banner recommending tfjs-node on first use; hierglow users chose
     // cpu on purpose (tests, tiny models), and the banner would corrupt CLI output.

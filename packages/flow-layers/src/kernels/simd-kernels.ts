@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
@@ -82,7 +81,7 @@ const PARALLEL_MIN_VALUES = 1 << 18;
  * per process; the wasm backend's memory lives as long as the process). Returns whether they
  * are available.
  */
-export function installSimdKernels(): boolean {
+export function installSimdKernels(wasmThreads: number): boolean {
   if (state) return state.loaded;
   try {
     if (process.env[SIMD_KERNELS_ENV_VAR] === '0') {
@@ -108,7 +107,7 @@ export function installSimdKernels(): boolean {
     narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
     heap = memory;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
-    if (shared && wasmThreads() > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
+    if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes);
     }
     state = { loaded: true, reason: null };
@@ -129,17 +128,17 @@ export function simdKernelsState(): { loaded: boolean; reason: string | null } |
 }
 
 /**
- * Whether {@link transposeAProductKernel} can run now: kernels loaded, the wasm backend active
- * and the fast paths on.
+ * Whether the kernels can run now (they load together): loaded, the wasm backend active and
+ * the fast paths on.
  */
-export function transposeAProductAvailable(): boolean {
+export function simdKernelsAvailable(): boolean {
   return atb !== null && fastPathsEnabled() && tf.getBackend() === 'wasm';
 }
 
 /**
  * `aᵀ b` (`[p, q]`), or with `withColumnSums` `[aᵀ b; 1ᵀ b]` (`[p + 1, q]`), for float32 `a`
  * `[n, p]` and `b` `[n, q]`, through the SIMD kernel. Not differentiable (meant for gradient
- * functions); check {@link transposeAProductAvailable} first.
+ * functions); check {@link simdKernelsAvailable} first.
  */
 export function transposeAProductKernel(
   a: tf.Tensor2D,
@@ -156,7 +155,7 @@ export function transposeAProductKernel(
  * active, fast paths on, k and n at most {@link NARROW_PRODUCT_MAX}).
  */
 export function narrowProductAvailable(k: number, n: number): boolean {
-  return transposeAProductAvailable() && k <= NARROW_PRODUCT_MAX && n <= NARROW_PRODUCT_MAX;
+  return simdKernelsAvailable() && k <= NARROW_PRODUCT_MAX && n <= NARROW_PRODUCT_MAX;
 }
 
 /**
@@ -199,8 +198,7 @@ function narrowProductKernelFunc(args: WasmKernelArgs): tf.TensorInfo {
 /**
  * `dy` where `y > 0`, else 0: the gradient through a ReLU from its output `y`, in one pass (the
  * stock route is `dy · step(y)`, which differs only in giving −0, or NaN for a non-finite dy,
- * where y ≤ 0). Not differentiable; check {@link transposeAProductAvailable} first (both
- * kernels load together).
+ * where y ≤ 0). Not differentiable; check {@link simdKernelsAvailable} first.
  */
 export function reluGradKernel(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
   return tf.engine().runKernel(RELU_GRAD, { dy, y }) as tf.Tensor;
@@ -255,13 +253,4 @@ function transposeAProduct(args: WasmKernelArgs<{ withColumnSums: boolean }>): t
   for (let i = 0; i < size; i++) sum[i]! += other[i]!;
   backend.disposeData(part.dataId);
   return out;
-}
-
-/** The wasm backend's thread-pool size. */
-function wasmThreads(): number {
-  return (
-    createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as {
-      getThreadsCount(): number;
-    }
-  ).getThreadsCount();
 }

@@ -3,7 +3,7 @@ import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
 import {
   reluGradKernel,
-  transposeAProductAvailable,
+  simdKernelsAvailable,
   transposeAProductKernel,
 } from '../kernels/simd-kernels.js';
 import { matMulTransposeA, sumRows } from './matmul.js';
@@ -116,7 +116,7 @@ export function conv2dBias(
 
 /** The gradient through a ReLU from its output y: dy where y > 0 (one kernel on wasm). */
 function reluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  if (transposeAProductAvailable() && dy.dtype === 'float32') return reluGradKernel(dy, y);
+  if (simdKernelsAvailable() && dy.dtype === 'float32') return reluGradKernel(dy, y);
   return tf.mul(dy, tf.step(y));
 }
 
@@ -270,16 +270,15 @@ function productWithOnesRow(
   withOnes: boolean,
 ): { product: tf.Tensor2D; sums: tf.Tensor1D | null } {
   const [n, p] = a.shape;
-  if (transposeAProductAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
+  let full: tf.Tensor2D;
+  if (simdKernelsAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
     // One pass over both matrices, the column sums as the kernel's extra row.
-    const full = transposeAProductKernel(a, b, withOnes);
-    if (!withOnes) return { product: full, sums: null };
-    const [product, sums] = tf.split(full, [p, 1], 0) as [tf.Tensor2D, tf.Tensor2D];
-    return { product, sums: tf.reshape(sums, [b.shape[1]]) as tf.Tensor1D };
+    full = transposeAProductKernel(a, b, withOnes);
+  } else {
+    let aT = transpose2d(a);
+    if (withOnes) aT = tf.concat([aT, tf.ones([1, n])], 0);
+    full = tf.matMul(aT, b) as tf.Tensor2D;
   }
-  let aT = transpose2d(a);
-  if (withOnes) aT = tf.concat([aT, tf.ones([1, n])], 0);
-  const full = tf.matMul(aT, b) as tf.Tensor2D;
   if (!withOnes) return { product: full, sums: null };
   const [product, sums] = tf.split(full, [p, 1], 0) as [tf.Tensor2D, tf.Tensor2D];
   return { product, sums: tf.reshape(sums, [b.shape[1]]) as tf.Tensor1D };

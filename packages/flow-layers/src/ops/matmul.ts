@@ -4,7 +4,7 @@ import { fastPathsEnabled } from '../fast-paths.js';
 import {
   narrowProductAvailable,
   narrowProductKernel,
-  transposeAProductAvailable,
+  simdKernelsAvailable,
   transposeAProductKernel,
 } from '../kernels/simd-kernels.js';
 import { transpose2d } from './transpose.js';
@@ -48,7 +48,7 @@ export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[0] !== b.shape[0]) {
     throw new ShapeError(`matMulTransposeA: cannot multiply [${a.shape}]ᵀ by [${b.shape}]`);
   }
-  if (transposeAProductAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
+  if (simdKernelsAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
     return transposeAProductKernel(a, b, false);
   }
   return tf.tidy(() => {
