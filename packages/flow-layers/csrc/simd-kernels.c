@@ -17,7 +17,20 @@
  * no stack (every pointer comes from the caller; the build script checks both), so it can read
  * tensors where they live.
  *
- * Build: packages/flow-layers/scripts/build-kernels.mjs (Debian's clang and lld).
+ * conv2d_same: a stride-1 'same' convolution (NHWC, odd kernel sizes) with bias and ReLU, over a
+ * range of output rows so that two threads can split one call. XNNPACK runs a Glow coupling
+ * net's convolutions at 40-85 GFLOP/s on two threads but builds an operator for every fresh
+ * filter and wakes its pool for every call; this kernel is as fast on one thread for most of
+ * those shapes, and splits rows with hierglow's own helper thread.
+ *
+ * arrange_filter: a filter turned for the input gradient (taps reversed, in/out channels
+ * swapped), or with each tap's matrix transposed for the tile that reads it that way.
+ *
+ * patches: the kh·kw neighbourhood of every pixel as one row (zero outside the image), plus an
+ * optional column of ones: the left operand of a filter gradient aᵀb, without the 0/1-filter
+ * convolution that tfjs would need to build it.
+ *
+ * Build: packages/flow-layers/scripts/build-simd-kernels.mjs (Debian's clang and lld).
  */
 #include <wasm_simd128.h>
 
@@ -188,6 +201,344 @@ __attribute__((export_name("narrow_product"))) void narrow_product(const f32 *x,
         acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(xr[t]), wasm_v128_load(wc)));
       }
       wasm_v128_store(orow + o0, acc);
+    }
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Convolution. Output pixel (n, y, x), channel o:
+ *   out = act(bias[o] + Σ_{a, b, c} x[n, y + a − ph, x + b − pw, c] w[a, b, c, o])
+ * with taps outside the image skipped (they read `zeros`, C zeros from the caller: no data
+ * segment may hold a constant). Tiles of 4 pixels x 8 channels; the channels past a multiple
+ * of 8 take 2 x 4 tiles vectorised over input channels (C a multiple of 4), else 4 x 4 tiles and
+ * then one channel at a time; pixels past the row's end read zeros and are not stored.
+ * Every output is summed in a fixed order that does not depend on which rows a call covers:
+ * the helper thread's rows are bit-identical to the calling thread's.
+ */
+
+/* The input pixel tap (a, b) of output pixel x0 + j reads, or zeros outside the image. */
+#define TAP_PIXEL(j) \
+  ((x0 + (j)) < W && (unsigned)(x0 + (j) + b - pw) < (unsigned)W ? row + (x0 + (j) + b - pw) * C : zeros)
+
+static inline v128_t activate(v128_t v, int relu) {
+  return relu ? wasm_f32x4_max(v, wasm_f32x4_splat(0.0f)) : v;
+}
+
+#define MADD(acc, s, w) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(s, w))
+
+static void conv_tile4x8(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
+                         int n, int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
+                         int relu) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const v128_t init0 = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
+  const v128_t init1 = bias ? wasm_v128_load(bias + o0 + 4) : wasm_f32x4_splat(0.0f);
+  v128_t c00 = init0, c01 = init1, c10 = init0, c11 = init1;
+  v128_t c20 = init0, c21 = init1, c30 = init0, c31 = init1;
+  for (int a = 0; a < kh; a++) {
+    const int iy = y + a - ph;
+    if ((unsigned)iy >= (unsigned)H) continue;
+    const f32 *row = x + ((long)n * H + iy) * W * C;
+    for (int b = 0; b < kw; b++) {
+      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+      const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
+      for (int c = 0; c < C; c++, wr += O) {
+        const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + 4);
+        v128_t s = wasm_v128_load32_splat(p0 + c);
+        MADD(c00, s, w0), MADD(c01, s, w1);
+        s = wasm_v128_load32_splat(p1 + c);
+        MADD(c10, s, w0), MADD(c11, s, w1);
+        s = wasm_v128_load32_splat(p2 + c);
+        MADD(c20, s, w0), MADD(c21, s, w1);
+        s = wasm_v128_load32_splat(p3 + c);
+        MADD(c30, s, w0), MADD(c31, s, w1);
+      }
+    }
+  }
+  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
+  wasm_v128_store(o, activate(c00, relu)), wasm_v128_store(o + 4, activate(c01, relu));
+  if (x0 + 1 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c10, relu)), wasm_v128_store(o + 4, activate(c11, relu));
+  if (x0 + 2 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c20, relu)), wasm_v128_store(o + 4, activate(c21, relu));
+  if (x0 + 3 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
+}
+
+static void conv_tile4x4(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
+                         int n, int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
+                         int relu) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const v128_t init = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  /* 4 pixels x 4 channels; two accumulators per pixel (even and odd input channels) keep
+   * eight sums in flight. Each multiply-add needs a broadcast, so this is the slow tile. */
+  v128_t c0 = init, c1 = init, c2 = init, c3 = init, d0 = zero, d1 = zero, d2 = zero, d3 = zero;
+  const int c2n = C & ~1;
+  for (int a = 0; a < kh; a++) {
+    const int iy = y + a - ph;
+    if ((unsigned)iy >= (unsigned)H) continue;
+    const f32 *row = x + ((long)n * H + iy) * W * C;
+    for (int b = 0; b < kw; b++) {
+      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+      const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
+      int c = 0;
+      for (; c < c2n; c += 2, wr += 2 * O) {
+        const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + O);
+        MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
+        MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
+        MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
+        MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
+        MADD(d0, wasm_v128_load32_splat(p0 + c + 1), w1);
+        MADD(d1, wasm_v128_load32_splat(p1 + c + 1), w1);
+        MADD(d2, wasm_v128_load32_splat(p2 + c + 1), w1);
+        MADD(d3, wasm_v128_load32_splat(p3 + c + 1), w1);
+      }
+      if (c < C) {
+        const v128_t w0 = wasm_v128_load(wr);
+        MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
+        MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
+        MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
+        MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
+      }
+    }
+  }
+  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
+  wasm_v128_store(o, activate(wasm_f32x4_add(c0, d0), relu));
+  if (x0 + 1 < W) wasm_v128_store(o + O, activate(wasm_f32x4_add(c1, d1), relu));
+  if (x0 + 2 < W) wasm_v128_store(o + 2 * O, activate(wasm_f32x4_add(c2, d2), relu));
+  if (x0 + 3 < W) wasm_v128_store(o + 3 * O, activate(wasm_f32x4_add(c3, d3), relu));
+}
+
+/* Σ of each vector's lanes: [Σ a, Σ b, Σ c, Σ d]. */
+static inline v128_t lane_sums(v128_t a, v128_t b, v128_t c, v128_t d) {
+  const v128_t ab = wasm_f32x4_add(wasm_i32x4_shuffle(a, b, 0, 4, 1, 5), wasm_i32x4_shuffle(a, b, 2, 6, 3, 7));
+  const v128_t cd = wasm_f32x4_add(wasm_i32x4_shuffle(c, d, 0, 4, 1, 5), wasm_i32x4_shuffle(c, d, 2, 6, 3, 7));
+  return wasm_f32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
+}
+
+/* Stores the first nv (1-4) lanes of v at o. */
+static inline void store_lanes(f32 *o, v128_t v, int nv) {
+  if (nv == 4) {
+    wasm_v128_store(o, v);
+    return;
+  }
+  o[0] = wasm_f32x4_extract_lane(v, 0);
+  if (nv > 1) o[1] = wasm_f32x4_extract_lane(v, 1);
+  if (nv > 2) o[2] = wasm_f32x4_extract_lane(v, 2);
+}
+
+/*
+ * 2 pixels x nv (1-4) channels from o0, for C a multiple of 4, vectorised over input channels
+ * instead of output channels (no broadcasts): wt is the filter as [kh, kw, O, C]. Channels past
+ * nv read `zeros` as their filter row and are not stored.
+ */
+static void conv_tile2x4c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
+                          int n, int y, int x0, int o0, int nv, int H, int W, int C, int O, int kh,
+                          int kw, int relu) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+  for (int a = 0; a < kh; a++) {
+    const int iy = y + a - ph;
+    if ((unsigned)iy >= (unsigned)H) continue;
+    const f32 *row = x + ((long)n * H + iy) * W * C;
+    for (int b = 0; b < kw; b++) {
+      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1);
+      const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
+      const f32 *w1 = nv > 1 ? w0 + C : zeros, *w2 = nv > 2 ? w0 + 2 * C : zeros;
+      const f32 *w3 = nv > 3 ? w0 + 3 * C : zeros;
+      for (int c = 0; c < C; c += 4) {
+        const v128_t x0v = wasm_v128_load(p0 + c), x1v = wasm_v128_load(p1 + c);
+        v128_t f = wasm_v128_load(w0 + c);
+        MADD(a0, x0v, f), MADD(b0, x1v, f);
+        f = wasm_v128_load(w1 + c);
+        MADD(a1, x0v, f), MADD(b1, x1v, f);
+        f = wasm_v128_load(w2 + c);
+        MADD(a2, x0v, f), MADD(b2, x1v, f);
+        f = wasm_v128_load(w3 + c);
+        MADD(a3, x0v, f), MADD(b3, x1v, f);
+      }
+    }
+  }
+  v128_t init = zero;
+  if (bias) {
+    init = nv == 4 ? wasm_v128_load(bias + o0)
+                   : wasm_f32x4_make(bias[o0], nv > 1 ? bias[o0 + 1] : 0.0f,
+                                     nv > 2 ? bias[o0 + 2] : 0.0f, 0.0f);
+  }
+  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
+  store_lanes(o, activate(wasm_f32x4_add(init, lane_sums(a0, a1, a2, a3)), relu), nv);
+  if (x0 + 1 < W) {
+    store_lanes(o + O, activate(wasm_f32x4_add(init, lane_sums(b0, b1, b2, b3)), relu), nv);
+  }
+}
+
+/* 4 pixels x nv (1-2) channels from o0: conv_tile2x4c's layout for the last 1-2 channels. */
+static void conv_tile4x2c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
+                          int n, int y, int x0, int o0, int nv, int H, int W, int C, int O, int kh,
+                          int kw, int relu) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+  for (int a = 0; a < kh; a++) {
+    const int iy = y + a - ph;
+    if ((unsigned)iy >= (unsigned)H) continue;
+    const f32 *row = x + ((long)n * H + iy) * W * C;
+    for (int b = 0; b < kw; b++) {
+      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+      const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
+      const f32 *w1 = nv > 1 ? w0 + C : zeros;
+      for (int c = 0; c < C; c += 4) {
+        const v128_t f0 = wasm_v128_load(w0 + c), f1 = wasm_v128_load(w1 + c);
+        v128_t v = wasm_v128_load(p0 + c);
+        MADD(a0, v, f0), MADD(b0, v, f1);
+        v = wasm_v128_load(p1 + c);
+        MADD(a1, v, f0), MADD(b1, v, f1);
+        v = wasm_v128_load(p2 + c);
+        MADD(a2, v, f0), MADD(b2, v, f1);
+        v = wasm_v128_load(p3 + c);
+        MADD(a3, v, f0), MADD(b3, v, f1);
+      }
+    }
+  }
+  /* lane_sums(a0, a1, a2, a3) is channel o0 of the 4 pixels, lane_sums(b...) channel o0 + 1. */
+  const v128_t s0 = wasm_f32x4_add(lane_sums(a0, a1, a2, a3), wasm_f32x4_splat(bias ? bias[o0] : 0.0f));
+  const v128_t s1 = wasm_f32x4_add(lane_sums(b0, b1, b2, b3),
+                                   wasm_f32x4_splat(bias && nv > 1 ? bias[o0 + 1] : 0.0f));
+  const v128_t r0 = activate(s0, relu), r1 = activate(s1, relu);
+  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
+  o[0] = wasm_f32x4_extract_lane(r0, 0);
+  if (nv > 1) o[1] = wasm_f32x4_extract_lane(r1, 0);
+  if (x0 + 1 >= W) return;
+  o += O;
+  o[0] = wasm_f32x4_extract_lane(r0, 1);
+  if (nv > 1) o[1] = wasm_f32x4_extract_lane(r1, 1);
+  if (x0 + 2 >= W) return;
+  o += O;
+  o[0] = wasm_f32x4_extract_lane(r0, 2);
+  if (nv > 1) o[1] = wasm_f32x4_extract_lane(r1, 2);
+  if (x0 + 3 >= W) return;
+  o += O;
+  o[0] = wasm_f32x4_extract_lane(r0, 3);
+  if (nv > 1) o[1] = wasm_f32x4_extract_lane(r1, 3);
+}
+
+/* Output channel o of every pixel of one row, one value at a time (channels past a multiple of 4). */
+static void conv_scalar_channel(const f32 *x, const f32 *w, const f32 *bias, f32 *out, int n, int y,
+                                int o, int H, int W, int C, int O, int kh, int kw, int relu) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  for (int xo = 0; xo < W; xo++) {
+    f32 acc = bias ? bias[o] : 0.0f;
+    for (int a = 0; a < kh; a++) {
+      const int iy = y + a - ph;
+      if ((unsigned)iy >= (unsigned)H) continue;
+      for (int b = 0; b < kw; b++) {
+        const int ix = xo + b - pw;
+        if ((unsigned)ix >= (unsigned)W) continue;
+        const f32 *p = x + (((long)n * H + iy) * W + ix) * C;
+        const f32 *wr = w + (long)(a * kw + b) * C * O + o;
+        for (int c = 0; c < C; c++) acc += p[c] * wr[(long)c * O];
+      }
+    }
+    out[(((long)n * H + y) * W + xo) * O + o] = relu && acc < 0.0f ? 0.0f : acc;
+  }
+}
+
+/*
+ * Output rows [r0, r1) (row r = image r / H, line r % H) of the 'same' convolution of x
+ * [N, H, W, C] with w [kh, kw, C, O] (+ bias [O], may be 0; ReLU when relu != 0) into out
+ * [N, H, W, O]. zeros: C zero floats. wt: the same filter as [kh, kw, O, C], or 0; when given
+ * (C a multiple of 4) the channels past a multiple of 8 take conv_tile2x4c, twice as fast there
+ * as broadcasting tiles (one broadcast per multiply-add) and far faster than one channel at a
+ * time (a narrow output such as the 2 channels of a grey image's coupling input gradient).
+ */
+__attribute__((export_name("conv2d_same"))) void conv2d_same(const f32 *x, const f32 *w,
+                                                             const f32 *wt,
+                                                             const f32 *bias, const f32 *zeros,
+                                                             f32 *out, int r0, int r1, int H,
+                                                             int W, int C, int O, int kh, int kw,
+                                                             int relu) {
+  const int o8 = O & ~7, o4 = O & ~3;
+  for (int r = r0; r < r1; r++) {
+    const int n = r / H, y = r % H;
+    for (int o0 = 0; o0 < o8; o0 += 8) {
+      for (int x0 = 0; x0 < W; x0 += 4) {
+        conv_tile4x8(x, w, bias, zeros, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+      }
+    }
+    if (wt) {
+      for (int o0 = o8; o0 < O; o0 += 4) {
+        const int nv = O - o0 < 4 ? O - o0 : 4;
+        for (int x0 = 0; x0 < W; x0 += nv > 2 ? 2 : 4) {
+          if (nv > 2) {
+            conv_tile2x4c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
+          } else {
+            conv_tile4x2c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
+          }
+        }
+      }
+      continue;
+    }
+    if (o4 > o8) {
+      for (int x0 = 0; x0 < W; x0 += 4) {
+        conv_tile4x4(x, w, bias, zeros, out, n, y, x0, o8, H, W, C, O, kh, kw, relu);
+      }
+    }
+    for (int o = o4; o < O; o++) conv_scalar_channel(x, w, bias, out, n, y, o, H, W, C, O, kh, kw, relu);
+  }
+}
+
+/*
+ * A filter [kh, kw, C, O] rearranged: taps reversed with flip (out tap (kh−1−a, kw−1−b) is w's
+ * tap (a, b)), and each tap's [C, O] matrix transposed to [O, C] with swap. Flip and swap give the
+ * input gradient's filter; swap alone the layout conv_tile2x4c reads.
+ */
+__attribute__((export_name("arrange_filter"))) void arrange_filter(const f32 *w, f32 *out, int kh,
+                                                                   int kw, int C, int O, int flip,
+                                                                   int swap) {
+  for (int a = 0; a < kh; a++) {
+    for (int b = 0; b < kw; b++) {
+      const f32 *src = w + (long)(a * kw + b) * C * O;
+      const int tap = flip ? (kh - 1 - a) * kw + (kw - 1 - b) : a * kw + b;
+      f32 *dst = out + (long)tap * O * C;
+      for (int c = 0; c < C; c++) {
+        for (int o = 0; o < O; o++) dst[swap ? (long)o * C + c : (long)c * O + o] = src[(long)c * O + o];
+      }
+    }
+  }
+}
+
+/*
+ * out [N·H·W, kh·kw·C (+1)]: row (n, y, x) holds x[n, y + s(a − ph), x + s(b − pw), :] for every
+ * tap (a, b) in order (s = −1 with flip, else 1; zero outside the image), then a 1 with ones.
+ */
+__attribute__((export_name("patches"))) void patches(const f32 *x, f32 *out, int N, int H, int W,
+                                                     int C, int kh, int kw, int flip, int ones) {
+  const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
+  const int s = flip ? -1 : 1;
+  const long width = (long)kh * kw * C + (ones ? 1 : 0);
+  f32 *o = out;
+  for (int n = 0; n < N; n++) {
+    for (int y = 0; y < H; y++) {
+      for (int xo = 0; xo < W; xo++, o += width) {
+        f32 *t = o;
+        for (int a = 0; a < kh; a++) {
+          const int iy = y + s * (a - ph);
+          for (int b = 0; b < kw; b++, t += C) {
+            const int ix = xo + s * (b - pw);
+            if ((unsigned)iy >= (unsigned)H || (unsigned)ix >= (unsigned)W) {
+              for (int c = 0; c < C; c++) t[c] = 0.0f;
+            } else {
+              const f32 *src = x + (((long)n * H + iy) * W + ix) * C;
+              for (int c = 0; c < C; c++) t[c] = src[c];
+            }
+          }
+        }
+        if (ones) *t = 1.0f;
+      }
     }
   }
 }

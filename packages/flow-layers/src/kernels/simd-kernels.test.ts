@@ -9,8 +9,11 @@ import { matMulTransposeA } from '../ops/matmul.js';
 import { relativeError } from '../ops/test-support/numeric.js';
 import { seededNormal } from '../testing/index.js';
 import {
+  conv2dSameAvailable,
+  conv2dSameKernel,
   narrowProductAvailable,
   narrowProductKernel,
+  patchesKernel,
   reluGradKernel,
   simdKernelsAvailable,
   transposeAProductKernel,
@@ -187,8 +190,167 @@ describe('SimdHelperThread', () => {
     const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } })
       .WebAssembly;
     const memory = new wasm.Memory({ initial: 1, maximum: 1, shared: true });
-    const helper = SimdHelperThread.start(memory, new Uint8Array([0, 97, 115, 109, 9, 9]));
+    const helper = SimdHelperThread.start(memory, new Uint8Array([0, 97, 115, 109, 9, 9]), ['atb']);
     await new Promise((r) => setTimeout(r, 500));
     expect(helper.ready).toBe(false);
   });
+});
+
+/** Runs `f` on the cpu backend (the reference) and on wasm (our kernels), returns both results. */
+async function cpuAndWasm(
+  f: (backend: 'cpu' | 'wasm') => Float32Array,
+): Promise<{ expected: Float32Array; ours: Float32Array }> {
+  await selectBackend('cpu');
+  const expected = f('cpu');
+  await selectBackend('wasm');
+  return { expected, ours: f('wasm') };
+}
+
+describe('HierglowConv2DSame', () => {
+  // [x shape, filter shape]: a Glow coupling net's convolutions and the edges of the kernel's
+  // tiles (4x8; 2x4 over input channels when O % 8 == 4 and C % 4 == 0; 4x4 broadcasting when
+  // C is not a multiple of 4; one channel at a time past a multiple of 4; rows not a multiple
+  // of 4 pixels; images narrower than a tile).
+  const shapes: Array<[[number, number, number, number], [number, number, number, number]]> = [
+    [
+      [4, 16, 16, 64],
+      [3, 3, 64, 4],
+    ],
+    [
+      [4, 8, 8, 4],
+      [3, 3, 4, 64],
+    ],
+    [
+      [4, 16, 16, 64],
+      [1, 1, 64, 64],
+    ],
+    [
+      [3, 7, 5, 8],
+      [3, 3, 8, 12],
+    ],
+    [
+      [2, 6, 9, 3],
+      [3, 3, 3, 12],
+    ],
+    [
+      [2, 5, 6, 5],
+      [3, 3, 5, 7],
+    ],
+    [
+      [2, 2, 3, 4],
+      [3, 3, 4, 8],
+    ],
+    [
+      [1, 9, 7, 2],
+      [5, 3, 2, 16],
+    ],
+  ];
+  for (const [xs, ws] of shapes) {
+    for (const relu of [false, true]) {
+      it(`${ws[0]}x${ws[1]} 'same' of [${xs}] by [${ws}] + bias${relu ? ', ReLU' : ''} matches the cpu backend`, async () => {
+        const { expected, ours } = await cpuAndWasm((backend) =>
+          tf.tidy(() => {
+            const x = seededNormal(xs, 1) as tf.Tensor4D;
+            const w = seededNormal(ws, 2) as tf.Tensor4D;
+            const b = seededNormal([ws[3]], 3) as tf.Tensor1D;
+            if (backend === 'wasm') {
+              expect(conv2dSameAvailable(x, w)).toBe(true);
+              return conv2dSameKernel(x, w, b, { relu }).dataSync() as Float32Array;
+            }
+            const y = tf.add(tf.conv2d(x, w, 1, 'same'), b);
+            return (relu ? tf.relu(y) : y).dataSync() as Float32Array;
+          }),
+        );
+        expect(ours.length).toBe(expected.length);
+        expect(relativeError(ours, expected)).toBeLessThan(1e-5);
+      });
+    }
+    it(`with the filter turned (an input gradient) for [${ws}] matches the cpu backend`, async () => {
+      const dyShape: [number, number, number, number] = [xs[0], xs[1], xs[2], ws[3]];
+      const { expected, ours } = await cpuAndWasm((backend) =>
+        tf.tidy(() => {
+          const dy = seededNormal(dyShape, 4) as tf.Tensor4D;
+          const w = seededNormal(ws, 5) as tf.Tensor4D;
+          if (backend === 'wasm') {
+            return conv2dSameKernel(dy, w, null, { flipFilter: true }).dataSync() as Float32Array;
+          }
+          const turned = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+          return tf.conv2d(dy, turned, 1, 'same').dataSync() as Float32Array;
+        }),
+      );
+      expect(ours.length).toBe(xs[0] * xs[1] * xs[2] * ws[2]);
+      expect(relativeError(ours, expected)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('gives the same bits whether or not a call is split between threads', async () => {
+    await selectBackend('wasm');
+    tf.tidy(() => {
+      // 64 images: 2^22 multiply-adds, above the split threshold; one image at a time, below.
+      const x = seededNormal([64, 8, 8, 16], 6) as tf.Tensor4D;
+      const w = seededNormal([3, 3, 16, 28], 7) as tf.Tensor4D;
+      const b = seededNormal([28], 8) as tf.Tensor1D;
+      const whole = Array.from(conv2dSameKernel(x, w, b, { relu: true }).dataSync());
+      const images = tf.split(x, 64, 0) as tf.Tensor4D[];
+      const parts = images.flatMap((xi) =>
+        Array.from(conv2dSameKernel(xi, w, b, { relu: true }).dataSync()),
+      );
+      expect(whole).toEqual(parts);
+    });
+  });
+
+  it('rejects a filter whose channels do not match the input', async () => {
+    await selectBackend('wasm');
+    expect(() =>
+      tf.tidy(() => conv2dSameKernel(tf.zeros([1, 4, 4, 3]), tf.zeros([3, 3, 4, 8]), null)),
+    ).toThrow(/HierglowConv2DSame: needs float32 NHWC x with 4 channels/);
+  });
+});
+
+describe('HierglowPatches', () => {
+  /** The reference: every tap's shifted copy of x, by pad and slice, concatenated per pixel. */
+  function referencePatches(x: tf.Tensor4D, kh: number, kw: number, flip: boolean, ones: boolean) {
+    const [n, h, w, c] = x.shape;
+    const [ph, pw] = [(kh - 1) / 2, (kw - 1) / 2];
+    const padded = tf.pad(x, [
+      [0, 0],
+      [ph, ph],
+      [pw, pw],
+      [0, 0],
+    ]);
+    const taps: tf.Tensor[] = [];
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const [da, db] = flip ? [kh - 1 - a, kw - 1 - b] : [a, b];
+        taps.push(tf.slice(padded, [0, da, db, 0], [n, h, w, c]));
+      }
+    }
+    if (ones) taps.push(tf.ones([n, h, w, 1]));
+    return tf.reshape(tf.concat(taps, 3), [n * h * w, -1]);
+  }
+
+  for (const [xs, kh, kw] of [
+    [[2, 6, 5, 4], 3, 3],
+    [[3, 4, 7, 2], 3, 3],
+    [[1, 5, 5, 3], 5, 3],
+    [[2, 3, 3, 8], 1, 1],
+  ] as Array<[[number, number, number, number], number, number]>) {
+    for (const [flip, ones] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as Array<[boolean, boolean]>) {
+      it(`${kh}x${kw} patches of [${xs}]${flip ? ', flipped' : ''}${ones ? ', with ones' : ''} equal shifted copies`, async () => {
+        await selectBackend('wasm');
+        tf.tidy(() => {
+          const x = seededNormal(xs, 9) as tf.Tensor4D;
+          const ours = patchesKernel(x, kh, kw, { flip, ones });
+          const expected = referencePatches(x, kh, kw, flip, ones);
+          expect(ours.shape).toEqual(expected.shape);
+          expect(Array.from(ours.dataSync())).toEqual(Array.from(expected.dataSync()));
+        });
+      });
+    }
+  }
 });

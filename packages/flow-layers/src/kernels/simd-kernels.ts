@@ -3,6 +3,7 @@ import { fastPathsEnabled } from '../fast-paths.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
 import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
 import {
+  heapF32,
   registerWasmKernels,
   type WasmBackend,
   type WasmKernelArgs,
@@ -37,6 +38,8 @@ import {
 export const TRANSPOSE_A_PRODUCT = 'HierglowTransposeAProduct';
 export const RELU_GRAD = 'HierglowReluGrad';
 export const NARROW_PRODUCT = 'HierglowNarrowProduct';
+export const CONV2D_SAME = 'HierglowConv2DSame';
+export const PATCHES = 'HierglowPatches';
 
 /** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
 export const NARROW_PRODUCT_MAX = 16;
@@ -69,12 +72,62 @@ let reluGrad: ((dy: number, y: number, out: number, n: number) => void) | null =
 let narrowProduct:
   | ((x: number, w: number, bias: number, out: number, m: number, k: number, n: number) => void)
   | null = null;
+type ConvSame = (
+  x: number,
+  w: number,
+  wt: number,
+  bias: number,
+  zeros: number,
+  out: number,
+  r0: number,
+  r1: number,
+  h: number,
+  w_: number,
+  c: number,
+  o: number,
+  kh: number,
+  kw: number,
+  relu: number,
+) => void;
+let convSame: ConvSame | null = null;
+let arrangeFilter:
+  | ((
+      w: number,
+      out: number,
+      kh: number,
+      kw: number,
+      c: number,
+      o: number,
+      flip: number,
+      swap: number,
+    ) => void)
+  | null = null;
+let patches:
+  | ((
+      x: number,
+      out: number,
+      n: number,
+      h: number,
+      w: number,
+      c: number,
+      kh: number,
+      kw: number,
+      flip: number,
+      ones: number,
+    ) => void)
+  | null = null;
 let helper: SimdHelperThread | null = null;
 let heap: WasmMemory | null = null;
 let state: { loaded: boolean; reason: string | null } | null = null;
 
 /** Products reading fewer values than this run on one thread (a hand-off costs ~20-50 µs). */
 const PARALLEL_MIN_VALUES = 1 << 18;
+
+/** Convolutions with fewer multiply-adds than this run on one thread (~40 µs of work). */
+const PARALLEL_MIN_MULTIPLY_ADDS = 1 << 20;
+
+/** The module's exports the helper thread may run. */
+const HELPER_EXPORTS = ['atb', 'conv2d_same'] as const;
 
 /**
  * Instantiates the kernels against the active wasm backend's memory and registers them (once
@@ -100,15 +153,20 @@ export function installSimdKernels(wasmThreads: number): boolean {
       [TRANSPOSE_A_PRODUCT]: transposeAProduct,
       [NARROW_PRODUCT]: narrowProductKernelFunc,
       [RELU_GRAD]: reluGradKernelFunc,
+      [CONV2D_SAME]: convSameKernelFunc,
+      [PATCHES]: patchesKernelFunc,
     });
     // Only now, with everything in place, do the ops start using them.
     atb = instance.exports.atb as AtB;
     reluGrad = instance.exports.relu_grad as typeof reluGrad;
     narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
+    convSame = instance.exports.conv2d_same as ConvSame;
+    arrangeFilter = instance.exports.arrange_filter as typeof arrangeFilter;
+    patches = instance.exports.patches as typeof patches;
     heap = memory;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
-      helper = SimdHelperThread.start(memory, bytes);
+      helper = SimdHelperThread.start(memory, bytes, HELPER_EXPORTS);
     }
     state = { loaded: true, reason: null };
   } catch (e) {
@@ -243,6 +301,7 @@ function transposeAProduct(args: WasmKernelArgs<{ withColumnSums: boolean }>): t
   const partAt = offset(part);
   const rest = [aAt + 4 * half * p, bAt + 4 * half * q, partAt, n - half, p, q, ones] as const;
   helper.runWith(
+    'atb',
     rest,
     () => atb!(aAt, bAt, outAt, half, p, q, ones),
     () => atb!(...rest),
@@ -252,5 +311,163 @@ function transposeAProduct(args: WasmKernelArgs<{ withColumnSums: boolean }>): t
   const other = new Float32Array(heap!.buffer, partAt, size);
   for (let i = 0; i < size; i++) sum[i]! += other[i]!;
   backend.disposeData(part.dataId);
+  return out;
+}
+
+/** Options of {@link conv2dSameKernel}. */
+export interface Conv2dSameOptions {
+  /** Apply a ReLU to the result. */
+  relu?: boolean;
+  /**
+   * Convolve with the filter turned for an input gradient (taps reversed, in and out channels
+   * swapped): `x` then has the filter's out channels and the result its in channels.
+   */
+  flipFilter?: boolean;
+}
+
+/**
+ * Whether {@link conv2dSameKernel} can run this convolution now: the kernels loaded (wasm active,
+ * fast paths on), float32, odd kernel sizes. (It runs any channel counts, but fast only when
+ * the output channels are a multiple of 4 or the input channels are: see csrc.)
+ */
+export function conv2dSameAvailable(x: tf.Tensor, filter: tf.Tensor): boolean {
+  const [kh, kw] = filter.shape as number[];
+  return (
+    simdKernelsAvailable() &&
+    x.dtype === 'float32' &&
+    filter.dtype === 'float32' &&
+    x.rank === 4 &&
+    filter.rank === 4 &&
+    kh! % 2 === 1 &&
+    kw! % 2 === 1
+  );
+}
+
+/**
+ * The stride-1 'same' convolution of NHWC `x` with `filter` `[kh, kw, in, out]` (+ `bias`
+ * `[out]`, then ReLU if asked), by hierglow's SIMD kernel: no XNNPACK operator per fresh filter,
+ * and large calls split their rows with the helper thread (results identical to one thread's).
+ * Not differentiable; check {@link conv2dSameAvailable} first.
+ */
+export function conv2dSameKernel(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor1D | null,
+  options: Conv2dSameOptions = {},
+): tf.Tensor4D {
+  const inputs: tf.NamedTensorMap = bias ? { x, filter, bias } : { x, filter };
+  return tf.engine().runKernel(CONV2D_SAME, inputs, {
+    relu: options.relu ?? false,
+    flipFilter: options.flipFilter ?? false,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+function convSameKernelFunc(
+  args: WasmKernelArgs<{ relu: boolean; flipFilter: boolean }>,
+): tf.TensorInfo {
+  const { inputs, attrs, backend } = args;
+  const { x, filter, bias } = inputs as {
+    x: tf.TensorInfo;
+    filter: tf.TensorInfo;
+    bias?: tf.TensorInfo;
+  };
+  const [kh, kw, fIn, fOut] = filter.shape as [number, number, number, number];
+  const [c, o] = attrs.flipFilter ? [fOut, fIn] : [fIn, fOut];
+  const ok =
+    x.shape.length === 4 &&
+    filter.shape.length === 4 &&
+    x.shape[3] === c &&
+    kh % 2 === 1 &&
+    kw % 2 === 1 &&
+    (!bias || (bias.shape.length === 1 && bias.shape[0] === o)) &&
+    [x, filter, bias].every((t) => !t || t.dtype === 'float32');
+  if (!ok) {
+    throw new Error(
+      `${CONV2D_SAME}: needs float32 NHWC x with ${c} channels and a [odd, odd, in, out] filter` +
+        `${attrs.flipFilter ? ' (flipped)' : ''}, got [${x.shape}] and [${filter.shape}]`,
+    );
+  }
+  const [n, h, w] = x.shape as [number, number, number, number];
+  const out = backend.makeOutput([n, h, w, o], 'float32');
+  const zeros = backend.makeOutput([c], 'float32');
+  heapF32(backend, zeros).fill(0);
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const scratch: tf.TensorInfo[] = [];
+  const arranged = (flip: boolean, swap: boolean) => {
+    const t = backend.makeOutput([kh * kw * fIn * fOut], 'float32');
+    scratch.push(t);
+    arrangeFilter!(offset(filter), offset(t), kh, kw, fIn, fOut, flip ? 1 : 0, swap ? 1 : 0);
+    return offset(t);
+  };
+  // The filter as [kh, kw, c, o]: turned (taps reversed, channels swapped) for an input gradient.
+  const wAt = attrs.flipFilter ? arranged(true, true) : offset(filter);
+  // As [kh, kw, o, c] for the tiles of the channels past a multiple of 8 (see csrc).
+  const wtAt = o % 8 !== 0 && c % 4 === 0 ? arranged(attrs.flipFilter, !attrs.flipFilter) : 0;
+  const args0 = [offset(x), wAt, wtAt, bias ? offset(bias) : 0, offset(zeros)];
+  const rows = n * h;
+  const tail = [h, w, c, o, kh, kw, attrs.relu ? 1 : 0] as const;
+  const outAt = offset(out);
+  if (!helper?.ready || rows < 2 || rows * w * kh * kw * c * o < PARALLEL_MIN_MULTIPLY_ADDS) {
+    convSame!(...(args0 as [number, number, number, number, number]), outAt, 0, rows, ...tail);
+  } else {
+    // Rows [0, half) here, [half, rows) on the helper thread: disjoint parts of one output.
+    const half = rows >> 1;
+    const rest = [...args0, outAt, half, rows, ...tail];
+    helper.runWith(
+      'conv2d_same',
+      rest,
+      () =>
+        convSame!(...(args0 as [number, number, number, number, number]), outAt, 0, half, ...tail),
+      () => (convSame as (...a: number[]) => void)(...rest),
+    );
+  }
+  backend.disposeData(zeros.dataId);
+  for (const t of scratch) backend.disposeData(t.dataId);
+  return out;
+}
+
+/** Options of {@link patchesKernel}. */
+export interface PatchesOptions {
+  /** Taps at `−(a − ph, b − pw)` instead of `+(a − ph, b − pw)` (patches of an output gradient). */
+  flip?: boolean;
+  /** Append a column of ones (a bias gradient from the same product). */
+  ones?: boolean;
+}
+
+/**
+ * `[N·H·W, kh·kw·C (+1)]`: each pixel's kh x kw neighbourhood of NHWC `x` ('same' padding, zero
+ * outside), tap by tap, then a 1 if asked. Exact (a copy), the left operand of a filter
+ * gradient. Not differentiable; check {@link simdKernelsAvailable} and float32 first.
+ */
+export function patchesKernel(
+  x: tf.Tensor4D,
+  kh: number,
+  kw: number,
+  options: PatchesOptions = {},
+): tf.Tensor2D {
+  return tf.engine().runKernel(PATCHES, { x }, {
+    kh,
+    kw,
+    flip: options.flip ?? false,
+    ones: options.ones ?? false,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+}
+
+function patchesKernelFunc(
+  args: WasmKernelArgs<{ kh: number; kw: number; flip: boolean; ones: boolean }>,
+): tf.TensorInfo {
+  const { inputs, attrs, backend } = args;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const { kh, kw } = attrs;
+  if (x.shape.length !== 4 || x.dtype !== 'float32' || kh % 2 !== 1 || kw % 2 !== 1) {
+    throw new Error(
+      `${PATCHES}: needs a float32 NHWC tensor and odd kernel sizes, got [${x.shape}] ${kh}x${kw}`,
+    );
+  }
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const ones = attrs.ones ? 1 : 0;
+  const out = backend.makeOutput([n * h * w, kh * kw * c + ones], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  patches!(offset(x), offset(out), n, h, w, c, kh, kw, attrs.flip ? 1 : 0, ones);
   return out;
 }

@@ -58,6 +58,9 @@ for (const padding of ['same', 'valid'] as const) {
     { kernel: 1, padding, inC: 3, outC: 4, route: 'matMul' },
     { kernel: 3, padding, inC: 2, outC: 16, route: 'input patches' },
     { kernel: 3, padding, inC: 16, outC: 2, route: 'output patches' },
+    // Patches 27 wide against 8 channels: a transposed conv, or with HierglowPatches (wasm,
+    // 'same') output patches.
+    { kernel: 3, padding, inC: 8, outC: 3, route: 'transposed conv' },
   );
 }
 
@@ -85,6 +88,15 @@ describe('conv2d (custom gradients through forward convolutions)', () => {
       }
     }
   }
+
+  it('takes patches up to 4x as wide as the other side when they are a copy (HierglowPatches)', () => {
+    expect(filterGradRoute([3, 3, 8, 3], true)).toBe('output patches');
+    expect(filterGradRoute([3, 3, 3, 8], true)).toBe('input patches');
+    expect(filterGradRoute([3, 3, 64, 16], true)).toBe('output patches');
+    expect(filterGradRoute([3, 3, 64, 16], false)).toBe('transposed conv');
+    expect(filterGradRoute([3, 3, 64, 64], true)).toBe('transposed conv');
+    expect(filterGradRoute([1, 1, 64, 64], true)).toBe('matMul');
+  });
 
   it('rejects inputs it cannot take with a ShapeError', async () => {
     await selectBackend('cpu');
@@ -128,6 +140,7 @@ const biasCases: Case[] = [
   { kernel: 3, padding: 'same', inC: 32, outC: 2, route: 'output patches' },
   { kernel: 3, padding: 'valid', inC: 32, outC: 2, route: 'output patches' },
   { kernel: 3, padding: 'valid', inC: 16, outC: 2, route: 'output patches' },
+  { kernel: 3, padding: 'same', inC: 8, outC: 3, route: 'transposed conv' },
 ];
 
 describe('conv2dBias (fused bias and activation)', () => {

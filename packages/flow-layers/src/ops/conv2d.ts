@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
 import {
+  conv2dSameAvailable,
+  conv2dSameKernel,
+  patchesKernel,
   reluGradKernel,
   simdKernelsAvailable,
   transposeAProductKernel,
@@ -41,7 +44,9 @@ export function conv2d(
     const wt = wIn as tf.Tensor4D;
     save([xt, wt]);
     return {
-      value: tf.conv2d(xt, wt, 1, padding),
+      value: ownConv(xt, wt, padding)
+        ? conv2dSameKernel(xt, wt, null)
+        : tf.conv2d(xt, wt, 1, padding),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
         const g = dy as tf.Tensor4D;
@@ -90,15 +95,17 @@ export function conv2dBias(
     const wt = wIn as tf.Tensor4D;
     // The kernel directly: `tf.fused.conv2d` declines to fuse a ReLU while a gradient tape
     // records (and then needs Conv2DBackpropFilter, which wasm lacks); our gradient is below.
-    const y = tf.engine().runKernel('FusedConv2D', { x: xt, filter: wt, bias: bIn }, {
-      strides: [1, 1],
-      pad: padding,
-      dataFormat: 'NHWC',
-      dilations: [1, 1],
-      dimRoundingMode: undefined,
-      activation,
-      leakyreluAlpha: 0,
-    } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    const y = ownConv(xt, wt, padding)
+      ? conv2dSameKernel(xt, wt, bIn as tf.Tensor1D, { relu: activation === 'relu' })
+      : (tf.engine().runKernel('FusedConv2D', { x: xt, filter: wt, bias: bIn }, {
+          strides: [1, 1],
+          pad: padding,
+          dataFormat: 'NHWC',
+          dilations: [1, 1],
+          dimRoundingMode: undefined,
+          activation,
+          leakyreluAlpha: 0,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor4D);
     save([xt, wt, y]);
     return {
       value: y,
@@ -132,7 +139,19 @@ function checkConvArgs(who: string, x: tf.Tensor4D, filter: tf.Tensor4D): void {
   }
 }
 
+/**
+ * Whether a convolution runs on hierglow's own SIMD kernel (`HierglowConv2DSame`): 'same'
+ * padding, the kernels loaded, and output or input channels a multiple of 4 (otherwise the
+ * kernel computes some channels one at a time, and the stock routes are faster).
+ */
+function ownConv(x: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding, flipped = false): boolean {
+  const [inC, outC] = flipped ? [w.shape[3], w.shape[2]] : [w.shape[2], w.shape[3]];
+  return padding === 'same' && (outC % 4 === 0 || inC % 4 === 0) && conv2dSameAvailable(x, w);
+}
+
 function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Tensor4D {
+  // The kernel turns the filter itself (no Reverse and Transpose kernels).
+  if (ownConv(dy, w, padding, true)) return conv2dSameKernel(dy, w, null, { flipFilter: true });
   return tf.tidy(() => {
     const [kh, kw] = w.shape;
     // A 1x1 filter has nothing to flip (skipping saves a kernel call per gradient).
@@ -229,7 +248,8 @@ function filterGradByRoute(
   padding: ConvPadding,
   withBias: boolean,
 ): FilterGrads {
-  switch (fastPathsEnabled() ? filterGradRoute(wShape) : 'transposed conv') {
+  const cheapPatches = padding === 'same' && simdKernelsAvailable() && x.dtype === 'float32';
+  switch (fastPathsEnabled() ? filterGradRoute(wShape, cheapPatches) : 'transposed conv') {
     case 'matMul':
       return filterGradMatMul(x, dy, wShape, withBias);
     case 'input patches':
@@ -244,13 +264,19 @@ function filterGradByRoute(
   }
 }
 
-/** How the fast path computes a filter gradient, by filter shape; see {@link filterGrad}. */
+/**
+ * How the fast path computes a filter gradient, by filter shape; see {@link filterGrad}.
+ * `cheapPatches`: patches come from hierglow's `HierglowPatches` kernel (a copy) rather than a
+ * 0/1-filter convolution, so wider ones pay (up to 4x the other side's channels, not 2x).
+ */
 export function filterGradRoute(
   wShape: readonly [number, number, number, number],
+  cheapPatches = false,
 ): 'matMul' | 'input patches' | 'output patches' | 'transposed conv' {
   const [kh, kw, inC, outC] = wShape;
   if (kh === 1 && kw === 1) return 'matMul';
-  if (kh * kw * Math.min(inC, outC) > 2 * Math.max(inC, outC)) return 'transposed conv';
+  const widest = cheapPatches ? 4 : 2;
+  if (kh * kw * Math.min(inC, outC) > widest * Math.max(inC, outC)) return 'transposed conv';
   return inC <= outC ? 'input patches' : 'output patches';
 }
 
@@ -322,8 +348,10 @@ function filterGradInputPatches(
 ): FilterGrads {
   const [kh, kw, inC, outC] = wShape;
   const width = kh * kw * inC;
-  let patches: tf.Tensor4D;
-  if (withBias) {
+  let patches: tf.Tensor;
+  if (padding === 'same' && simdKernelsAvailable() && x.dtype === 'float32') {
+    patches = patchesKernel(x, kh, kw, { ones: withBias });
+  } else if (withBias) {
     const filter = tf.concat([patchFilter(kh, kw, inC), tf.zeros([kh, kw, inC, 1])], 3);
     const bias = tf.concat([tf.zeros([width]), tf.ones([1])]);
     patches = tf.fused.conv2d({ x, filter: filter as tf.Tensor4D, strides: 1, pad: padding, bias });
@@ -331,7 +359,7 @@ function filterGradInputPatches(
     patches = tf.conv2d(x, patchFilter(kh, kw, inC), 1, padding);
   }
   const g = matMulTransposeA(
-    tf.reshape(patches, [-1, patches.shape[3]]) as tf.Tensor2D,
+    tf.reshape(patches, [-1, patches.shape[patches.rank - 1]!]) as tf.Tensor2D,
     tf.reshape(dy, [-1, outC]) as tf.Tensor2D,
   );
   if (!withBias) return { filter: tf.reshape(g, wShape) as tf.Tensor4D, bias: null };
@@ -356,21 +384,23 @@ function filterGradOutputPatches(
   withBias: boolean,
 ): FilterGrads {
   const [kh, kw, inC, outC] = wShape;
-  const flipped = tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
+  const flipped = () => tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
   const q =
-    padding === 'same'
-      ? tf.conv2d(dy, flipped, 1, 'same')
-      : tf.conv2d(
-          tf.pad(dy, [
-            [0, 0],
-            [kh - 1, kh - 1],
-            [kw - 1, kw - 1],
-            [0, 0],
-          ]),
-          flipped,
-          1,
-          'valid',
-        );
+    padding === 'same' && simdKernelsAvailable() && dy.dtype === 'float32'
+      ? patchesKernel(dy, kh, kw, { flip: true })
+      : padding === 'same'
+        ? tf.conv2d(dy, flipped(), 1, 'same')
+        : tf.conv2d(
+            tf.pad(dy, [
+              [0, 0],
+              [kh - 1, kh - 1],
+              [kw - 1, kw - 1],
+              [0, 0],
+            ]),
+            flipped(),
+            1,
+            'valid',
+          );
   const x2 = tf.reshape(x, [-1, inC]) as tf.Tensor2D;
   const q2 = tf.reshape(q, [-1, kh * kw * outC]) as tf.Tensor2D;
   const toFilter = (g: tf.Tensor) =>
