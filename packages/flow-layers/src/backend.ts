@@ -1,7 +1,13 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, ConfigError } from './errors.js';
-import { installSimdKernels, simdKernelsState, simdKernelThreads } from './kernels/simd-kernels.js';
+import {
+  installSimdKernels,
+  SIMD_KERNELS_ENV_VAR,
+  SIMD_THREADS_ENV_VAR,
+  simdKernelsState,
+  simdKernelThreads,
+} from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
 import { installLuWeightKernels } from './ops/lu-weight.js';
 import { installScaleColumnsKernels } from './ops/scale-columns.js';
@@ -78,7 +84,7 @@ function loadBackendPackage(name: BackendName): void {
   }
 }
 
-/** The wasm backend's thread-pool size (1 when single-threaded). */
+/** The wasm backend's (XNNPACK's) thread-pool size (1 when single-threaded). */
 function wasmThreadsCount(): number {
   return (
     require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number }
@@ -88,14 +94,33 @@ function wasmThreadsCount(): number {
 /** Options of {@link selectBackend}. */
 export interface SelectBackendOptions {
   /**
-   * wasm only: size of the thread pool. Default `HIERGLOW_WASM_THREADS`, else the number of
-   * logical CPUs (max 8). 1 uses the single-threaded SIMD binary. If the threaded binary fails to
-   * start, hierglow falls back to one thread and `backendInfo().threads` says so.
+   * wasm only: threads to compute on. Default `HIERGLOW_WASM_THREADS`, else the number of
+   * logical CPUs (max 8). 1 uses the single-threaded SIMD binary. With more, one of them is the
+   * helper thread of hierglow's own kernels and the rest XNNPACK's pool. If the threaded binary
+   * fails to start, hierglow falls back to one thread and `backendInfo().threads` says so.
    */
   threads?: number;
 }
 
 let wasmThreadsFallbackReason: string | null = null;
+
+/** Threads the wasm backend computes on: XNNPACK's pool, plus hierglow's helper thread. */
+let wasmThreadsInUse = 1;
+
+/**
+ * XNNPACK's pool size for `threads` threads in all. hierglow's own SIMD kernels (every
+ * convolution and filter gradient of a Glow step) split their large calls with a thread of their
+ * own, so that thread counts as one of the `threads` and the pool gets the rest. Why not both at
+ * full size: XNNPACK's pool threads spin for 1-2 ms after each of its ops (measured: a 2-thread
+ * process at 1.8 CPUs while only its main thread worked), so on two cores the helper thread
+ * would share its core with a spinning one. Measured on the small and medium configs, train and
+ * score: 3-9 % faster with a pool of 1 than of 2 (bench/README.md).
+ */
+function xnnpackPoolSize(threads: number): number {
+  const helperWanted =
+    process.env[SIMD_KERNELS_ENV_VAR] !== '0' && process.env[SIMD_THREADS_ENV_VAR] !== '1';
+  return helperWanted ? Math.max(1, threads - 1) : threads;
+}
 
 /**
  * Loads and activates a tfjs backend. With no argument, reads `HIERGLOW_BACKEND`, defaulting
@@ -125,7 +150,7 @@ export async function selectBackend(
   }
   await tf.ready();
   // hierglow's own SIMD kernels live in the wasm backend's memory, so they load after it.
-  if (backend === 'wasm') installSimdKernels(wasmThreadsCount());
+  if (backend === 'wasm') installSimdKernels(wasmThreadsInUse);
   if (backend === 'cpu') {
     // The cpu backend prints a banner recommending tfjs-node on first use; hierglow users chose
     // cpu on purpose (tests, tiny models), and the banner would corrupt CLI output.
@@ -145,7 +170,7 @@ async function setWasmBackend(threads: number): Promise<boolean> {
   try {
     restore = installWasmThreadShim(threads);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
-    wasm.setThreadsCount(threads);
+    wasm.setThreadsCount(xnnpackPoolSize(threads));
     const quiet = silenceTfjsWarnings();
     let ok: boolean;
     try {
@@ -155,6 +180,7 @@ async function setWasmBackend(threads: number): Promise<boolean> {
     }
     if (ok) {
       unrefPthreadWorkers();
+      wasmThreadsInUse = threads;
       return true;
     }
     wasmThreadsFallbackReason = 'the threaded wasm binary failed to initialise';
@@ -202,8 +228,13 @@ export interface BackendInfo {
   tfjsBackend: string;
   /** wasm only: whether the SIMD binary is in use. */
   simd: boolean | null;
-  /** wasm only: number of threads of the wasm thread pool (1 = single-threaded). */
+  /**
+   * wasm only: threads it computes on (1 = the single-threaded binary): XNNPACK's pool
+   * ({@link BackendInfo.xnnpackThreads}) plus, with hierglow's kernels, their helper thread.
+   */
   threads: number | null;
+  /** wasm only: size of XNNPACK's thread pool (the stock kernels' threads). */
+  xnnpackThreads: number | null;
   /** wasm only: why the threaded binary is not in use although more threads were asked for. */
   threadsFallbackReason: string | null;
   /** wasm only: whether hierglow's own SIMD kernels are in use (kernels/simd-kernels.ts). */
@@ -234,10 +265,11 @@ export function backendInfo(): BackendInfo {
     backend = packageVersion('@tensorflow/tfjs-node-gpu') ? 'gpu' : 'node';
   let simd: boolean | null = null;
   let threads: number | null = null;
+  let xnnpackThreads: number | null = null;
   if (tfjsBackend === 'wasm') {
     simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    const wasm = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
-    threads = wasm.getThreadsCount();
+    xnnpackThreads = wasmThreadsCount();
+    threads = wasmThreadsInUse;
   }
   const versions: Record<string, string> = {};
   for (const pkg of [
@@ -256,6 +288,7 @@ export function backendInfo(): BackendInfo {
     tfjsBackend,
     simd,
     threads,
+    xnnpackThreads,
     threadsFallbackReason: tfjsBackend === 'wasm' ? wasmThreadsFallbackReason : null,
     simdKernels: tfjsBackend === 'wasm' ? (simdKernelsState()?.loaded ?? false) : null,
     simdKernelsFallbackReason: tfjsBackend === 'wasm' ? (simdKernelsState()?.reason ?? null) : null,

@@ -14,6 +14,7 @@ export const backendsCommand: Command = {
         const extra = [
           info.simd === null ? '' : `simd=${info.simd}`,
           info.threads === null ? '' : `threads=${info.threads}`,
+          info.xnnpackThreads === null ? '' : `xnnpack-threads=${info.xnnpackThreads}`,
           info.simdKernels === null
             ? ''
             : info.simdKernels
