@@ -319,6 +319,76 @@ static inline v128_t lane_sums(v128_t a, v128_t b, v128_t c, v128_t d) {
   return wasm_f32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 1, 4, 5), wasm_i32x4_shuffle(ab, cd, 2, 3, 6, 7));
 }
 
+/*
+ * conv_tile4x8 over a zero-padded input xp [N, H + kh − 1, W + kw − 1, C]: no tap falls outside,
+ * so each kernel row's kw taps are one contiguous run of kw·C values per pixel (and of the
+ * filter's rows). With few input channels (a coupling net's first conv, or its last conv's
+ * input gradient) this removes the per-tap pointer work that dominates the unpadded tile.
+ * Pixels past the row's end read on into the next row (xp has 3·C values of slack at its end)
+ * and are not stored.
+ */
+static void conv_tile4x8_padded(const f32 *xp, const f32 *w, const f32 *bias, f32 *out, int n,
+                                int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
+                                int relu) {
+  const int wp = W + kw - 1, hp = H + kh - 1, run = kw * C;
+  const v128_t init0 = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
+  const v128_t init1 = bias ? wasm_v128_load(bias + o0 + 4) : wasm_f32x4_splat(0.0f);
+  v128_t c00 = init0, c01 = init1, c10 = init0, c11 = init1;
+  v128_t c20 = init0, c21 = init1, c30 = init0, c31 = init1;
+  for (int a = 0; a < kh; a++) {
+    const f32 *p0 = xp + (((long)n * hp + y + a) * wp + x0) * C;
+    const f32 *p1 = p0 + C, *p2 = p1 + C, *p3 = p2 + C;
+    const f32 *wr = w + (long)a * run * O + o0;
+    for (int t = 0; t < run; t++, wr += O) {
+      const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + 4);
+      v128_t s = wasm_v128_load32_splat(p0 + t);
+      MADD(c00, s, w0), MADD(c01, s, w1);
+      s = wasm_v128_load32_splat(p1 + t);
+      MADD(c10, s, w0), MADD(c11, s, w1);
+      s = wasm_v128_load32_splat(p2 + t);
+      MADD(c20, s, w0), MADD(c21, s, w1);
+      s = wasm_v128_load32_splat(p3 + t);
+      MADD(c30, s, w0), MADD(c31, s, w1);
+    }
+  }
+  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
+  wasm_v128_store(o, activate(c00, relu)), wasm_v128_store(o + 4, activate(c01, relu));
+  if (x0 + 1 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c10, relu)), wasm_v128_store(o + 4, activate(c11, relu));
+  if (x0 + 2 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c20, relu)), wasm_v128_store(o + 4, activate(c21, relu));
+  if (x0 + 3 >= W) return;
+  o += O;
+  wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
+}
+
+/*
+ * xp [N, H + 2ph, W + 2pw, C] = x [N, H, W, C] with ph rows and pw columns of zeros around each
+ * image, then 3·C zeros of slack (conv_tile4x8_padded's last tile reads past the end).
+ */
+__attribute__((export_name("pad_images"))) void pad_images(const f32 *x, f32 *xp, int N, int H,
+                                                           int W, int C, int ph, int pw) {
+  const long wp = W + 2 * pw;
+  f32 *o = xp;
+  for (int n = 0; n < N; n++) {
+    for (int yp = 0; yp < H + 2 * ph; yp++) {
+      const int y = yp - ph;
+      if (y < 0 || y >= H) {
+        for (long k = 0; k < wp * C; k++) o[k] = 0.0f;
+      } else {
+        const f32 *src = x + ((long)n * H + y) * W * C;
+        for (long k = 0; k < (long)pw * C; k++) o[k] = 0.0f;
+        for (long k = 0; k < (long)W * C; k++) o[pw * C + k] = src[k];
+        for (long k = (long)(pw + W) * C; k < wp * C; k++) o[k] = 0.0f;
+      }
+      o += wp * C;
+    }
+  }
+  for (long k = 0; k < 3L * C; k++) o[k] = 0.0f;
+}
+
 /* Stores the first nv (1-4) lanes of v at o. */
 static inline void store_lanes(f32 *o, v128_t v, int nv) {
   if (nv == 4) {
@@ -454,9 +524,11 @@ static void conv_scalar_channel(const f32 *x, const f32 *w, const f32 *bias, f32
  * (C a multiple of 4) the channels past a multiple of 8 take conv_tile2x4c, twice as fast there
  * as broadcasting tiles (one broadcast per multiply-add) and far faster than one channel at a
  * time (a narrow output such as the 2 channels of a grey image's coupling input gradient).
+ * xp: x zero-padded by pad_images, or 0; when given, the 4x8 tiles read it (see
+ * conv_tile4x8_padded; the other tiles read x).
  */
 __attribute__((export_name("conv2d_same"))) void conv2d_same(const f32 *x, const f32 *w,
-                                                             const f32 *wt,
+                                                             const f32 *wt, const f32 *xp,
                                                              const f32 *bias, const f32 *zeros,
                                                              f32 *out, int r0, int r1, int H,
                                                              int W, int C, int O, int kh, int kw,
@@ -466,7 +538,11 @@ __attribute__((export_name("conv2d_same"))) void conv2d_same(const f32 *x, const
     const int n = r / H, y = r % H;
     for (int o0 = 0; o0 < o8; o0 += 8) {
       for (int x0 = 0; x0 < W; x0 += 4) {
-        conv_tile4x8(x, w, bias, zeros, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+        if (xp) {
+          conv_tile4x8_padded(xp, w, bias, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+        } else {
+          conv_tile4x8(x, w, bias, zeros, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+        }
       }
     }
     if (wt) {

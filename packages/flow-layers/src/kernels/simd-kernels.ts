@@ -76,6 +76,7 @@ type ConvSame = (
   x: number,
   w: number,
   wt: number,
+  xp: number,
   bias: number,
   zeros: number,
   out: number,
@@ -102,6 +103,18 @@ let arrangeFilter:
       swap: number,
     ) => void)
   | null = null;
+let padImages:
+  | ((
+      x: number,
+      xp: number,
+      n: number,
+      h: number,
+      w: number,
+      c: number,
+      ph: number,
+      pw: number,
+    ) => void)
+  | null = null;
 let patches:
   | ((
       x: number,
@@ -125,6 +138,12 @@ const PARALLEL_MIN_VALUES = 1 << 18;
 
 /** Convolutions with fewer multiply-adds than this run on one thread (~40 µs of work). */
 const PARALLEL_MIN_MULTIPLY_ADDS = 1 << 20;
+
+/**
+ * Convolutions with fewer input channels than this read a zero-padded copy of their input
+ * (a copy of a few hundred KB, against per-tap work that made them 2x slower).
+ */
+const PADDED_BELOW_CHANNELS = 32;
 
 /** The module's exports the helper thread may run. */
 const HELPER_EXPORTS = ['atb', 'conv2d_same'] as const;
@@ -163,6 +182,7 @@ export function installSimdKernels(wasmThreads: number): boolean {
     convSame = instance.exports.conv2d_same as ConvSame;
     arrangeFilter = instance.exports.arrange_filter as typeof arrangeFilter;
     patches = instance.exports.patches as typeof patches;
+    padImages = instance.exports.pad_images as typeof padImages;
     heap = memory;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
@@ -403,12 +423,27 @@ function convSameKernelFunc(
   const wAt = attrs.flipFilter ? arranged(true, true) : offset(filter);
   // As [kh, kw, o, c] for the tiles of the channels past a multiple of 8 (see csrc).
   const wtAt = o % 8 !== 0 && c % 4 === 0 ? arranged(attrs.flipFilter, !attrs.flipFilter) : 0;
-  const args0 = [offset(x), wAt, wtAt, bias ? offset(bias) : 0, offset(zeros)];
+  // Zero-padded input for few input channels, where per-tap work would dominate (see csrc).
+  let xpAt = 0;
+  if (kh * kw > 1 && c < PADDED_BELOW_CHANNELS && o >= 8) {
+    const [ph, pw] = [(kh - 1) / 2, (kw - 1) / 2];
+    const xp = backend.makeOutput([n * (h + 2 * ph) * (w + 2 * pw) * c + 3 * c], 'float32');
+    scratch.push(xp);
+    xpAt = offset(xp);
+    padImages!(offset(x), xpAt, n, h, w, c, ph, pw);
+  }
+  const args0 = [offset(x), wAt, wtAt, xpAt, bias ? offset(bias) : 0, offset(zeros)];
   const rows = n * h;
   const tail = [h, w, c, o, kh, kw, attrs.relu ? 1 : 0] as const;
   const outAt = offset(out);
   if (!helper?.ready || rows < 2 || rows * w * kh * kw * c * o < PARALLEL_MIN_MULTIPLY_ADDS) {
-    convSame!(...(args0 as [number, number, number, number, number]), outAt, 0, rows, ...tail);
+    convSame!(
+      ...(args0 as [number, number, number, number, number, number]),
+      outAt,
+      0,
+      rows,
+      ...tail,
+    );
   } else {
     // Rows [0, half) here, [half, rows) on the helper thread: disjoint parts of one output.
     const half = rows >> 1;
@@ -417,7 +452,13 @@ function convSameKernelFunc(
       'conv2d_same',
       rest,
       () =>
-        convSame!(...(args0 as [number, number, number, number, number]), outAt, 0, half, ...tail),
+        convSame!(
+          ...(args0 as [number, number, number, number, number, number]),
+          outAt,
+          0,
+          half,
+          ...tail,
+        ),
       () => (convSame as (...a: number[]) => void)(...rest),
     );
   }
