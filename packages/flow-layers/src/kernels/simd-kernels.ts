@@ -21,14 +21,24 @@ import {
  * step; this kernel reads both matrices in place at ~50 GFLOP/s on one thread, and sums in the
  * same order as XNNPACK's product (the results are bit-identical in the tests).
  *
- * With the threaded wasm binary, products reading more than 2^18 values split their rows with
+ * With the threaded wasm binary, products reading more than 2^18 values share their rows with
  * a helper thread of our own (simd-helper-thread.ts; `HIERGLOW_SIMD_KERNEL_THREADS=1` keeps them
- * on the calling thread); the two halves are then summed, so results differ from the one-thread
- * ones by float32 rounding.
+ * on the calling thread) in 16 fixed chunks, each into its own partial product, summed in order:
+ * the result does not depend on which thread took which chunk, and differs from the one-thread
+ * result by float32 rounding.
  *
  * `HierglowNarrowProduct` is `x @ w (+ bias)` for a tiny w, without building an XNNPACK operator.
  *
  * `HierglowReluGrad` is the gradient through a ReLU from its output, one pass instead of two.
+ *
+ * `HierglowConv2DSame` is a stride-1 'same' convolution with bias and ReLU, or with the filter
+ * turned for an input gradient, split between two threads by output rows (bit-identical to
+ * one thread). It replaced XNNPACK for every convolution of a Glow step (ADR 0004): at 50-60
+ * GFLOP/s a thread it matches XNNPACK's wasm kernels, and it does not build an operator per
+ * fresh filter, reverse and transpose filters in separate kernels, or wake a spinning pool.
+ *
+ * `HierglowPatches` lays out each pixel's neighbourhood as one row (a copy), the left operand of
+ * a filter gradient's `aᵀb`.
  *
  * Loading can fail (no WebAssembly SIMD, a tfjs-backend-wasm whose memory we cannot reach, or
  * `HIERGLOW_SIMD_KERNELS=0`); then the kernel is simply not used and the stock route runs.
@@ -68,6 +78,9 @@ type AtB = (
 ) => void;
 
 let atb: AtB | null = null;
+let atbRows: ((...args: number[]) => void) | null = null;
+let sumPartials: ((out: number, partials: number, count: number, size: number) => void) | null =
+  null;
 let reluGrad: ((dy: number, y: number, out: number, n: number) => void) | null = null;
 let narrowProduct:
   | ((x: number, w: number, bias: number, out: number, m: number, k: number, n: number) => void)
@@ -130,7 +143,6 @@ let patches:
     ) => void)
   | null = null;
 let helper: SimdHelperThread | null = null;
-let heap: WasmMemory | null = null;
 let state: { loaded: boolean; reason: string | null } | null = null;
 
 /** Products reading fewer values than this run on one thread (a hand-off costs ~20-50 µs). */
@@ -146,7 +158,13 @@ const PARALLEL_MIN_MULTIPLY_ADDS = 1 << 20;
 const PADDED_BELOW_CHANNELS = 32;
 
 /** The module's exports the helper thread may run. */
-const HELPER_EXPORTS = ['atb', 'conv2d_same'] as const;
+const HELPER_EXPORTS = ['atb_rows', 'conv2d_same'] as const;
+
+/** Chunks of a shared product (fixed, so its sum order never depends on the threads). */
+const PRODUCT_CHUNKS = 16;
+
+/** Chunks of a shared convolution's rows (each writes its own rows: any number is exact). */
+const CONV_CHUNKS = 64;
 
 /**
  * Instantiates the kernels against the active wasm backend's memory and registers them (once
@@ -177,13 +195,14 @@ export function installSimdKernels(wasmThreads: number): boolean {
     });
     // Only now, with everything in place, do the ops start using them.
     atb = instance.exports.atb as AtB;
+    atbRows = instance.exports.atb_rows as typeof atbRows;
+    sumPartials = instance.exports.sum_partials as typeof sumPartials;
     reluGrad = instance.exports.relu_grad as typeof reluGrad;
     narrowProduct = instance.exports.narrow_product as typeof narrowProduct;
     convSame = instance.exports.conv2d_same as ConvSame;
     arrangeFilter = instance.exports.arrange_filter as typeof arrangeFilter;
     patches = instance.exports.patches as typeof patches;
     padImages = instance.exports.pad_images as typeof padImages;
-    heap = memory;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes, HELPER_EXPORTS);
@@ -315,22 +334,25 @@ function transposeAProduct(args: WasmKernelArgs<{ withColumnSums: boolean }>): t
     atb!(aAt, bAt, outAt, n, p, q, ones);
     return out;
   }
-  // Rows [0, half) here, [half, n) on the helper thread into a second output, then summed.
-  const half = n >> 1;
-  const part = backend.makeOutput([p + ones, q], 'float32');
-  const partAt = offset(part);
-  const rest = [aAt + 4 * half * p, bAt + 4 * half * q, partAt, n - half, p, q, ones] as const;
-  helper.runWith(
-    'atb',
-    rest,
-    () => atb!(aAt, bAt, outAt, half, p, q, ones),
-    () => atb!(...rest),
-  );
+  // Fixed chunks of rows, each into its own partial product, shared with the helper thread;
+  // then the partials summed in order.
   const size = (p + ones) * q;
-  const sum = new Float32Array(heap!.buffer, outAt, size);
-  const other = new Float32Array(heap!.buffer, partAt, size);
-  for (let i = 0; i < size; i++) sum[i]! += other[i]!;
-  backend.disposeData(part.dataId);
+  const partials = backend.makeOutput([PRODUCT_CHUNKS * size], 'float32');
+  helper.runChunked(
+    {
+      name: 'atb_rows',
+      args: [aAt, bAt, offset(partials), 0, 0, p, q, ones],
+      rangeArg: 3,
+      total: n,
+      chunk: Math.ceil(n / PRODUCT_CHUNKS),
+      outArg: 2,
+      outStride: 4 * size,
+    },
+    atbRows!,
+  );
+  const chunks = Math.ceil(n / Math.ceil(n / PRODUCT_CHUNKS));
+  sumPartials!(outAt, offset(partials), chunks, size);
+  backend.disposeData(partials.dataId);
   return out;
 }
 
@@ -445,21 +467,18 @@ function convSameKernelFunc(
       ...tail,
     );
   } else {
-    // Rows [0, half) here, [half, rows) on the helper thread: disjoint parts of one output.
-    const half = rows >> 1;
-    const rest = [...args0, outAt, half, rows, ...tail];
-    helper.runWith(
-      'conv2d_same',
-      rest,
-      () =>
-        convSame!(
-          ...(args0 as [number, number, number, number, number, number]),
-          outAt,
-          0,
-          half,
-          ...tail,
-        ),
-      () => (convSame as (...a: number[]) => void)(...rest),
+    // Chunks of output rows shared with the helper thread: disjoint parts of one output.
+    helper.runChunked(
+      {
+        name: 'conv2d_same',
+        args: [...args0, outAt, 0, 0, ...tail],
+        rangeArg: 7,
+        total: rows,
+        chunk: Math.ceil(rows / CONV_CHUNKS),
+        outArg: -1,
+        outStride: 0,
+      },
+      convSame as (...a: number[]) => void,
     );
   }
   backend.disposeData(zeros.dataId);
