@@ -646,3 +646,41 @@ __attribute__((export_name("patches"))) void patches(const f32 *x, f32 *out, int
     }
   }
 }
+
+/*
+ * One Adamax update (PyTorch's torch.optim.Adamax, weight decay added to the gradient) of n
+ * values, float32 operation by operation in the order of the tfjs ops it replaces, so results
+ * are bit-identical to them:
+ *   g' = g + θ·wd (skipped when wd is 0);  m' = m·β1 + g'·(1 − β1);
+ *   u' = max(u·β2, |g'| + eps);            θ' = θ − (m' / u')·step
+ * Outputs may not overlap the inputs.
+ */
+__attribute__((export_name("adamax_update"))) void adamax_update(
+    const f32 *theta, const f32 *g, const f32 *m, const f32 *u, f32 *theta_out, f32 *m_out,
+    f32 *u_out, int n, f32 beta1, f32 one_minus_beta1, f32 beta2, f32 eps, f32 wd, f32 step) {
+  const v128_t b1 = wasm_f32x4_splat(beta1), ob1 = wasm_f32x4_splat(one_minus_beta1);
+  const v128_t b2 = wasm_f32x4_splat(beta2), ep = wasm_f32x4_splat(eps);
+  const v128_t w = wasm_f32x4_splat(wd), st = wasm_f32x4_splat(step);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const v128_t t = wasm_v128_load(theta + i);
+    v128_t gv = wasm_v128_load(g + i);
+    if (wd != 0.0f) gv = wasm_f32x4_add(gv, wasm_f32x4_mul(t, w));
+    const v128_t mv = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), b1), wasm_f32x4_mul(gv, ob1));
+    const v128_t uv = wasm_f32x4_max(wasm_f32x4_mul(wasm_v128_load(u + i), b2),
+                                     wasm_f32x4_add(wasm_f32x4_abs(gv), ep));
+    wasm_v128_store(m_out + i, mv);
+    wasm_v128_store(u_out + i, uv);
+    wasm_v128_store(theta_out + i, wasm_f32x4_sub(t, wasm_f32x4_mul(wasm_f32x4_div(mv, uv), st)));
+  }
+  for (; i < n; i++) {
+    f32 gi = g[i];
+    if (wd != 0.0f) gi = gi + theta[i] * wd;
+    const f32 mi = m[i] * beta1 + gi * one_minus_beta1;
+    const f32 a = u[i] * beta2, b = (gi < 0.0f ? -gi : gi) + eps;
+    const f32 ui = a > b ? a : b;
+    m_out[i] = mi;
+    u_out[i] = ui;
+    theta_out[i] = theta[i] - (mi / ui) * step;
+  }
+}

@@ -45,6 +45,11 @@ export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
 export * from './errors.js';
 export { fastPathsEnabled, setFastPaths, withFastPaths } from './fast-paths.js';
 export {
+  type AdamaxUpdateAttrs,
+  adamaxUpdateKernel,
+  simdKernelsAvailable,
+} from './kernels/simd-kernels.js';
+export {
   invert,
   type LuDecomposition,
   logAbsDet,

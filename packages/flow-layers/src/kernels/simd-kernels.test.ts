@@ -9,6 +9,7 @@ import { matMulTransposeA } from '../ops/matmul.js';
 import { relativeError } from '../ops/test-support/numeric.js';
 import { seededNormal } from '../testing/index.js';
 import {
+  adamaxUpdateKernel,
   conv2dSameAvailable,
   conv2dSameKernel,
   narrowProductAvailable,
@@ -352,5 +353,39 @@ describe('HierglowPatches', () => {
         });
       });
     }
+  }
+});
+
+describe('HierglowAdamaxUpdate', () => {
+  for (const weightDecay of [0, 0.05]) {
+    it(`equals the tfjs-op update bit for bit (weight decay ${weightDecay}, SIMD body and scalar tail)`, async () => {
+      await selectBackend('wasm');
+      tf.tidy(() => {
+        const shapes = [[3, 3, 2, 4], [7], [5, 5]];
+        const make = (seed: number, positive = false) =>
+          shapes.map((s, i) => {
+            const t = seededNormal(s, seed + i);
+            return positive ? tf.abs(t) : t;
+          });
+        const [theta, grads, m, u] = [make(10), make(20), make(30), make(40, true)];
+        const attrs = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay, stepSize: 5e-4 / 0.19 };
+        const ours = adamaxUpdateKernel(theta, grads, m, u, attrs);
+        shapes.forEach((_, i) => {
+          const g =
+            weightDecay === 0 ? grads[i]! : tf.add(grads[i]!, tf.mul(theta[i]!, weightDecay));
+          const mNew = tf.add(tf.mul(m[i]!, attrs.beta1), tf.mul(g, 1 - attrs.beta1));
+          const uNew = tf.maximum(tf.mul(u[i]!, attrs.beta2), tf.add(tf.abs(g), attrs.eps));
+          const tNew = tf.sub(theta[i]!, tf.mul(tf.div(mNew, uNew), attrs.stepSize));
+          for (const [a, b] of [
+            [ours.theta[i]!, tNew],
+            [ours.m[i]!, mNew],
+            [ours.u[i]!, uNew],
+          ] as const) {
+            expect(a.shape).toEqual(b.shape);
+            expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+          }
+        });
+      });
+    });
   }
 });

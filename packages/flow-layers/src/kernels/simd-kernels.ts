@@ -50,6 +50,7 @@ export const RELU_GRAD = 'HierglowReluGrad';
 export const NARROW_PRODUCT = 'HierglowNarrowProduct';
 export const CONV2D_SAME = 'HierglowConv2DSame';
 export const PATCHES = 'HierglowPatches';
+export const ADAMAX_UPDATE = 'HierglowAdamaxUpdate';
 
 /** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
 export const NARROW_PRODUCT_MAX = 16;
@@ -116,6 +117,7 @@ let arrangeFilter:
       swap: number,
     ) => void)
   | null = null;
+let adamaxUpdate: ((...args: number[]) => void) | null = null;
 let padImages:
   | ((
       x: number,
@@ -192,6 +194,7 @@ export function installSimdKernels(wasmThreads: number): boolean {
       [RELU_GRAD]: reluGradKernelFunc,
       [CONV2D_SAME]: convSameKernelFunc,
       [PATCHES]: patchesKernelFunc,
+      [ADAMAX_UPDATE]: adamaxUpdateKernelFunc,
     });
     // Only now, with everything in place, do the ops start using them.
     atb = instance.exports.atb as AtB;
@@ -203,6 +206,7 @@ export function installSimdKernels(wasmThreads: number): boolean {
     arrangeFilter = instance.exports.arrange_filter as typeof arrangeFilter;
     patches = instance.exports.patches as typeof patches;
     padImages = instance.exports.pad_images as typeof padImages;
+    adamaxUpdate = instance.exports.adamax_update as typeof adamaxUpdate;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes, HELPER_EXPORTS);
@@ -530,4 +534,77 @@ function patchesKernelFunc(
   const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
   patches!(offset(x), offset(out), n, h, w, c, kh, kw, attrs.flip ? 1 : 0, ones);
   return out;
+}
+
+/** Hyper-parameters of {@link adamaxUpdateKernel}: PyTorch Adamax's, and this update's step size. */
+export interface AdamaxUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** `lr / (1 − β1^t)` for this update. */
+  stepSize: number;
+}
+
+/**
+ * One Adamax update of many variables in one kernel call (csrc `adamax_update`, one pass per
+ * variable): for each i, from θ_i, g_i and the moments m_i, u_i, the new θ_i, m_i, u_i (new
+ * tensors, in that order: all θ, then all m, then all u). Float32 operation by operation in
+ * the order of glow's tfjs-op update, so bit-identical to it. Not differentiable; check
+ * {@link simdKernelsAvailable} first.
+ */
+export function adamaxUpdateKernel(
+  theta: readonly tf.Tensor[],
+  grads: readonly tf.Tensor[],
+  m: readonly tf.Tensor[],
+  u: readonly tf.Tensor[],
+  attrs: AdamaxUpdateAttrs,
+): { theta: tf.Tensor[]; m: tf.Tensor[]; u: tf.Tensor[] } {
+  const n = theta.length;
+  const inputs: tf.NamedTensorMap = {};
+  for (let i = 0; i < n; i++) {
+    inputs[`t${i}`] = theta[i]!;
+    inputs[`g${i}`] = grads[i]!;
+    inputs[`m${i}`] = m[i]!;
+    inputs[`u${i}`] = u[i]!;
+  }
+  const out = tf.engine().runKernel(ADAMAX_UPDATE, inputs, {
+    ...attrs,
+    count: n,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { theta: out.slice(0, n), m: out.slice(n, 2 * n), u: out.slice(2 * n) };
+}
+
+function adamaxUpdateKernelFunc(
+  args: WasmKernelArgs<AdamaxUpdateAttrs & { count: number }>,
+): tf.TensorInfo[] {
+  const { inputs, attrs, backend } = args;
+  const n = attrs.count;
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const outs: tf.TensorInfo[][] = [[], [], []];
+  for (let i = 0; i < n; i++) {
+    const group = ['t', 'g', 'm', 'u'].map((k) => inputs[`${k}${i}`]!);
+    const shape = group[0]!.shape;
+    if (group.some((t) => t.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, shape))) {
+      throw new Error(`${ADAMAX_UPDATE}: variable ${i} needs float32 θ, g, m, u of one shape`);
+    }
+    const [t, m, u] = [0, 1, 2].map(() => backend.makeOutput([...shape], 'float32'));
+    outs[0]!.push(t!);
+    outs[1]!.push(m!);
+    outs[2]!.push(u!);
+    adamaxUpdate!(
+      ...group.map(offset),
+      offset(t!),
+      offset(m!),
+      offset(u!),
+      tf.util.sizeFromShape(shape),
+      attrs.beta1,
+      1 - attrs.beta1,
+      attrs.beta2,
+      attrs.eps,
+      attrs.weightDecay,
+      attrs.stepSize,
+    );
+  }
+  return outs.flat();
 }
