@@ -684,3 +684,134 @@ __attribute__((export_name("adamax_update"))) void adamax_update(
     theta_out[i] = theta[i] - (mi / ui) * step;
   }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Channel halves and the affine coupling's element-wise half (spec 3.3c), one pass each.
+ */
+
+/* a[r, :] = x[r, :half], b[r, :] = x[r, half:] for rows r of x [rows, 2·half]. */
+__attribute__((export_name("split_halves"))) void split_halves(const f32 *x, f32 *a, f32 *b,
+                                                               int rows, int half) {
+  for (int r = 0; r < rows; r++) {
+    const f32 *xr = x + (long)r * 2 * half;
+    f32 *ar = a + (long)r * half, *br = b + (long)r * half;
+    for (int i = 0; i < half; i++) ar[i] = xr[i];
+    for (int i = 0; i < half; i++) br[i] = xr[half + i];
+  }
+}
+
+/* x[r, :] = [a[r, :], b[r, :]]: the inverse of split_halves. */
+__attribute__((export_name("join_halves"))) void join_halves(const f32 *a, const f32 *b, f32 *x,
+                                                             int rows, int half) {
+  for (int r = 0; r < rows; r++) {
+    f32 *xr = x + (long)r * 2 * half;
+    const f32 *ar = a + (long)r * half, *br = b + (long)r * half;
+    for (int i = 0; i < half; i++) xr[i] = ar[i];
+    for (int i = 0; i < half; i++) xr[half + i] = br[i];
+  }
+}
+
+/*
+ * e^x for 4 floats (Cephes' expf: x = n·ln 2 + r, |r| ≤ ln 2 / 2, a degree-6 polynomial for e^r,
+ * 2^n from the exponent bits; within ~1 ulp of the correctly rounded result). x is clamped to
+ * [−87.3, 88.3], so e^x stays a normal float (the sigmoid below needs no more).
+ */
+static inline v128_t exp4(v128_t x) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, wasm_f32x4_splat(-87.3365f)), wasm_f32x4_splat(88.3763f));
+  const v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
+  v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), wasm_f32x4_splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(p, r), r), wasm_f32x4_add(r, wasm_f32x4_splat(1.0f)));
+  const v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, scale);
+}
+
+/*
+ * ln x for 4 positive normal floats (Cephes' logf: x = m·2^e with m in [√½, √2), a degree-9
+ * polynomial for ln m; within ~1 ulp).
+ */
+static inline v128_t log4(v128_t x) {
+  const v128_t bits = x;
+  v128_t e = wasm_i32x4_sub(wasm_u32x4_shr(bits, 23), wasm_i32x4_splat(126));
+  v128_t m = wasm_v128_or(wasm_v128_and(bits, wasm_i32x4_splat(0x807fffff)), wasm_i32x4_splat(0x3f000000));
+  /* m in [0.5, 1): below √½ take 2m − 1 and one less in the exponent, else m − 1. */
+  const v128_t small = wasm_f32x4_lt(m, wasm_f32x4_splat(0.707106781186547524f));
+  e = wasm_i32x4_add(e, small); /* true lanes are −1 */
+  v128_t f = wasm_f32x4_sub(wasm_f32x4_add(m, wasm_v128_and(m, small)), wasm_f32x4_splat(1.0f));
+  const v128_t ef = wasm_f32x4_convert_i32x4(e);
+  const v128_t z = wasm_f32x4_mul(f, f);
+  v128_t y = wasm_f32x4_splat(7.0376836292e-2f);
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(-1.1514610310e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(1.1676998740e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(-1.2420140846e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(1.4249322787e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(-1.6668057665e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(2.0000714765e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(-2.4999993993e-1f));
+  y = wasm_f32x4_add(wasm_f32x4_mul(y, f), wasm_f32x4_splat(3.3333331174e-1f));
+  y = wasm_f32x4_mul(wasm_f32x4_mul(y, f), z);
+  y = wasm_f32x4_add(y, wasm_f32x4_mul(ef, wasm_f32x4_splat(-2.12194440e-4f)));
+  y = wasm_f32x4_sub(y, wasm_f32x4_mul(z, wasm_f32x4_splat(0.5f)));
+  return wasm_f32x4_add(wasm_f32x4_add(f, y), wasm_f32x4_mul(ef, wasm_f32x4_splat(0.693359375f)));
+}
+
+/*
+ * The affine coupling forward over `batch` examples of `per` values each (per a multiple of 4):
+ * with h holding shift and raw scale interleaved, s = σ(raw + 2), u = xb + shift, yb = u·s and
+ * log_det[n] = Σ log max(s, FLT_MIN) over example n. s and u are kept for the gradient.
+ */
+__attribute__((export_name("affine_coupling"))) void affine_coupling(const f32 *xb, const f32 *h,
+                                                                     f32 *yb, f32 *s_out,
+                                                                     f32 *u_out, f32 *log_det,
+                                                                     int batch, int per) {
+  const v128_t one = wasm_f32x4_splat(1.0f), two = wasm_f32x4_splat(2.0f);
+  const v128_t tiny = wasm_f32x4_splat(1.17549435e-38f);
+  for (int n = 0; n < batch; n++) {
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < per; i += 4) {
+      const long k = (long)n * per + i;
+      const v128_t h0 = wasm_v128_load(h + 2 * k), h1 = wasm_v128_load(h + 2 * k + 4);
+      const v128_t shift = wasm_i32x4_shuffle(h0, h1, 0, 2, 4, 6);
+      const v128_t raw = wasm_i32x4_shuffle(h0, h1, 1, 3, 5, 7);
+      const v128_t z = wasm_f32x4_add(raw, two);
+      const v128_t s = wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(z))));
+      const v128_t u = wasm_f32x4_add(wasm_v128_load(xb + k), shift);
+      wasm_v128_store(s_out + k, s);
+      wasm_v128_store(u_out + k, u);
+      wasm_v128_store(yb + k, wasm_f32x4_mul(u, s));
+      acc = wasm_f32x4_add(acc, log4(wasm_f32x4_max(s, tiny)));
+    }
+    log_det[n] = (wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1)) +
+                 (wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3));
+  }
+}
+
+/*
+ * Its gradient: g = dyb·s (the gradient of xb and of the shift), and of the raw scale
+ * (g·u + dlog_det[n])·(1 − s); dh interleaves the two as h does.
+ */
+__attribute__((export_name("affine_coupling_grad"))) void affine_coupling_grad(
+    const f32 *dyb, const f32 *dlog_det, const f32 *s, const f32 *u, f32 *dxb, f32 *dh, int batch,
+    int per) {
+  const v128_t one = wasm_f32x4_splat(1.0f);
+  for (int n = 0; n < batch; n++) {
+    const v128_t dl = wasm_f32x4_splat(dlog_det[n]);
+    for (int i = 0; i < per; i += 4) {
+      const long k = (long)n * per + i;
+      const v128_t sv = wasm_v128_load(s + k);
+      const v128_t g = wasm_f32x4_mul(wasm_v128_load(dyb + k), sv);
+      const v128_t draw =
+          wasm_f32x4_mul(wasm_f32x4_add(wasm_f32x4_mul(g, wasm_v128_load(u + k)), dl),
+                         wasm_f32x4_sub(one, sv));
+      wasm_v128_store(dxb + k, g);
+      wasm_v128_store(dh + 2 * k, wasm_i32x4_shuffle(g, draw, 0, 4, 1, 5));
+      wasm_v128_store(dh + 2 * k + 4, wasm_i32x4_shuffle(g, draw, 2, 6, 3, 7));
+    }
+  }
+}

@@ -51,6 +51,10 @@ export const NARROW_PRODUCT = 'HierglowNarrowProduct';
 export const CONV2D_SAME = 'HierglowConv2DSame';
 export const PATCHES = 'HierglowPatches';
 export const ADAMAX_UPDATE = 'HierglowAdamaxUpdate';
+export const SPLIT_HALVES = 'HierglowSplitHalves';
+export const JOIN_HALVES = 'HierglowJoinHalves';
+export const AFFINE_COUPLING = 'HierglowAffineCoupling';
+export const AFFINE_COUPLING_GRAD = 'HierglowAffineCouplingGrad';
 
 /** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
 export const NARROW_PRODUCT_MAX = 16;
@@ -118,6 +122,10 @@ let arrangeFilter:
     ) => void)
   | null = null;
 let adamaxUpdate: ((...args: number[]) => void) | null = null;
+let splitHalves: ((...args: number[]) => void) | null = null;
+let joinHalves: ((...args: number[]) => void) | null = null;
+let affineCoupling: ((...args: number[]) => void) | null = null;
+let affineCouplingGrad: ((...args: number[]) => void) | null = null;
 let padImages:
   | ((
       x: number,
@@ -195,6 +203,10 @@ export function installSimdKernels(wasmThreads: number): boolean {
       [CONV2D_SAME]: convSameKernelFunc,
       [PATCHES]: patchesKernelFunc,
       [ADAMAX_UPDATE]: adamaxUpdateKernelFunc,
+      [SPLIT_HALVES]: splitHalvesKernelFunc,
+      [JOIN_HALVES]: joinHalvesKernelFunc,
+      [AFFINE_COUPLING]: affineCouplingKernelFunc,
+      [AFFINE_COUPLING_GRAD]: affineCouplingGradKernelFunc,
     });
     // Only now, with everything in place, do the ops start using them.
     atb = instance.exports.atb as AtB;
@@ -207,6 +219,10 @@ export function installSimdKernels(wasmThreads: number): boolean {
     patches = instance.exports.patches as typeof patches;
     padImages = instance.exports.pad_images as typeof padImages;
     adamaxUpdate = instance.exports.adamax_update as typeof adamaxUpdate;
+    splitHalves = instance.exports.split_halves as typeof splitHalves;
+    joinHalves = instance.exports.join_halves as typeof joinHalves;
+    affineCoupling = instance.exports.affine_coupling as typeof affineCoupling;
+    affineCouplingGrad = instance.exports.affine_coupling_grad as typeof affineCouplingGrad;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes, HELPER_EXPORTS);
@@ -607,4 +623,132 @@ function adamaxUpdateKernelFunc(
     );
   }
   return outs.flat();
+}
+
+/**
+ * `[x[..., :C/2], x[..., C/2:]]` for a float32 `x` with an even last axis, one pass (tfjs would
+ * reshape, transpose and split). Not differentiable; check {@link simdKernelsAvailable} first.
+ */
+export function splitHalvesKernel(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(SPLIT_HALVES, { x }) as unknown as [tf.Tensor, tf.Tensor];
+}
+
+/** `concat([a, b], lastAxis)` for float32 tensors of one shape, one pass. See {@link splitHalvesKernel}. */
+export function joinHalvesKernel(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(JOIN_HALVES, { a, b }) as tf.Tensor;
+}
+
+function splitHalvesKernelFunc({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const c = x.shape[x.shape.length - 1]!;
+  if (x.dtype !== 'float32' || x.shape.length < 1 || c % 2 !== 0) {
+    throw new Error(
+      `${SPLIT_HALVES}: needs a float32 tensor with an even last axis, got [${x.shape}]`,
+    );
+  }
+  const shape = [...x.shape.slice(0, -1), c / 2];
+  const [a, b] = [backend.makeOutput(shape, 'float32'), backend.makeOutput(shape, 'float32')];
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  splitHalves!(offset(x), offset(a), offset(b), tf.util.sizeFromShape(x.shape) / c, c / 2);
+  return [a, b];
+}
+
+function joinHalvesKernelFunc({ inputs, backend }: WasmKernelArgs): tf.TensorInfo {
+  const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !tf.util.arraysEqual(a.shape, b.shape)) {
+    throw new Error(
+      `${JOIN_HALVES}: needs float32 tensors of one shape, got [${a.shape}] and [${b.shape}]`,
+    );
+  }
+  const half = a.shape[a.shape.length - 1]!;
+  const x = backend.makeOutput([...a.shape.slice(0, -1), 2 * half], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  joinHalves!(offset(a), offset(b), offset(x), tf.util.sizeFromShape(a.shape) / half, half);
+  return x;
+}
+
+/**
+ * Whether {@link affineCouplingKernel} takes a half `xb` of this shape: the kernels available,
+ * float32, and a multiple of 4 values per example.
+ */
+export function affineCouplingKernelAvailable(xb: tf.Tensor): boolean {
+  return (
+    simdKernelsAvailable() &&
+    xb.dtype === 'float32' &&
+    xb.rank >= 2 &&
+    (xb.size / xb.shape[0]!) % 4 === 0
+  );
+}
+
+/**
+ * The affine coupling's element-wise half (see ops/affine-coupling.ts) in one pass: from the
+ * half `xb` and the net output `h` (shift and raw scale interleaved), `[yb, s, u, logDet]` with
+ * `s = σ(raw + 2)`, `u = xb + shift`, `yb = u·s`, `logDet[n] = Σ log s`. Its own e^x and ln x
+ * (Cephes' single-precision polynomials, ~1 ulp). Not differentiable; check
+ * {@link affineCouplingKernelAvailable} first.
+ */
+export function affineCouplingKernel(xb: tf.Tensor, h: tf.Tensor): tf.Tensor[] {
+  return tf.engine().runKernel(AFFINE_COUPLING, { xb, h }) as unknown as tf.Tensor[];
+}
+
+/** Its gradient: `[∂/∂xb, ∂/∂h]` from `dyb`, `dLogDet` and the saved `s` and `u`. */
+export function affineCouplingGradKernel(
+  dyb: tf.Tensor,
+  dLogDet: tf.Tensor,
+  s: tf.Tensor,
+  u: tf.Tensor,
+): [tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(AFFINE_COUPLING_GRAD, { dyb, dLogDet, s, u }) as unknown as [
+    tf.Tensor,
+    tf.Tensor,
+  ];
+}
+
+function affineCouplingKernelFunc({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
+  const { xb, h } = inputs as { xb: tf.TensorInfo; h: tf.TensorInfo };
+  const half = xb.shape[xb.shape.length - 1]!;
+  const batch = xb.shape[0]!;
+  const per = tf.util.sizeFromShape(xb.shape) / batch;
+  const ok =
+    xb.dtype === 'float32' &&
+    h.dtype === 'float32' &&
+    per % 4 === 0 &&
+    tf.util.arraysEqual(h.shape, [...xb.shape.slice(0, -1), 2 * half]);
+  if (!ok) {
+    throw new Error(
+      `${AFFINE_COUPLING}: needs float32 xb [batch, ..., C/2] (a multiple of 4 values per example) and h [batch, ..., C], got [${xb.shape}] and [${h.shape}]`,
+    );
+  }
+  const outs = [0, 1, 2].map(() => backend.makeOutput([...xb.shape], 'float32'));
+  const logDet = backend.makeOutput([batch], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  affineCoupling!(offset(xb), offset(h), ...outs.map(offset), offset(logDet), batch, per);
+  return [...outs, logDet];
+}
+
+function affineCouplingGradKernelFunc({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
+  const { dyb, dLogDet, s, u } = inputs as Record<string, tf.TensorInfo>;
+  const batch = s!.shape[0]!;
+  const per = tf.util.sizeFromShape(s!.shape) / batch;
+  const half = s!.shape[s!.shape.length - 1]!;
+  const ok =
+    [dyb, dLogDet, s, u].every((t) => t!.dtype === 'float32') &&
+    per % 4 === 0 &&
+    [dyb, u].every((t) => tf.util.arraysEqual(t!.shape, s!.shape)) &&
+    tf.util.sizeFromShape(dLogDet!.shape) === batch;
+  if (!ok) throw new Error(`${AFFINE_COUPLING_GRAD}: inputs do not match the forward pass`);
+  const dxb = backend.makeOutput([...s!.shape], 'float32');
+  const dh = backend.makeOutput([...s!.shape.slice(0, -1), 2 * half], 'float32');
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  affineCouplingGrad!(
+    offset(dyb!),
+    offset(dLogDet!),
+    offset(s!),
+    offset(u!),
+    offset(dxb),
+    offset(dh),
+    batch,
+    per,
+  );
+  return [dxb, dh];
 }

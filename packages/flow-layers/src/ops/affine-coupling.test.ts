@@ -74,14 +74,47 @@ describe('affineCouplingForward', () => {
     }
   }
 
-  it('stays finite where σ underflows (raw scale far below −89)', async () => {
-    await selectBackend('cpu');
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`stays finite where σ underflows (raw scale far below −89), on ${backend}`, async () => {
+      await selectBackend(backend);
+      tf.tidy(() => {
+        const xb = tf.ones([1, 4]);
+        const h = tf.tensor2d([[0, -200, 0, 0, 0, 150, 0, -1e30]]);
+        const { yb, logDet } = affineCouplingForward(xb, h);
+        expect(Number.isFinite(logDet.dataSync()[0])).toBe(true);
+        const y = yb.dataSync();
+        expect(y[0]).toBeLessThan(1e-37);
+        expect(y[1]).toBeCloseTo(0.8808, 4);
+        expect(y[2]).toBeCloseTo(1, 6);
+        expect(y[3]).toBeLessThan(1e-37);
+      });
+    });
+  }
+
+  it('takes σ and log σ within a few float32 ulps on wasm (hierglow’s own e^x and ln x)', async () => {
+    await selectBackend('wasm');
     tf.tidy(() => {
-      const xb = tf.ones([1, 2]);
-      const h = tf.tensor2d([[0, -200, 0, 0]]);
-      const { yb, logDet } = affineCouplingForward(xb, h);
-      expect(Number.isFinite(logDet.dataSync()[0])).toBe(true);
-      expect(yb.dataSync()[1]).toBeCloseTo(0.8808, 4);
+      // Raw scales from −80 to 80 (σ(r + 2) from ~1e-34 to 1), xb = 1 and shift 0: yb = s.
+      const n = 4096;
+      const raw = Float32Array.from({ length: n }, (_, i) => -80 + (160 * i) / (n - 1));
+      const h = new Float32Array(2 * n);
+      raw.forEach((r, i) => {
+        h[2 * i + 1] = r;
+      });
+      const { yb, logDet } = affineCouplingForward(tf.ones([n / 4, 4]), tf.tensor2d(h, [n / 4, 8]));
+      const s = yb.dataSync();
+      const ld = logDet.dataSync();
+      let worst = 0;
+      for (let i = 0; i < n; i++) {
+        const exact = 1 / (1 + Math.exp(-(raw[i]! + 2)));
+        worst = Math.max(worst, Math.abs(s[i]! - exact) / exact);
+      }
+      expect(worst).toBeLessThan(4e-7);
+      for (let e = 0; e < n / 4; e++) {
+        let exact = 0;
+        for (let k = 0; k < 4; k++) exact -= Math.log1p(Math.exp(-(raw[4 * e + k]! + 2)));
+        expect(Math.abs(ld[e]! - exact)).toBeLessThan(2e-6 * Math.max(1, Math.abs(exact)));
+      }
     });
   });
 

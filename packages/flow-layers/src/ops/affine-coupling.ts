@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
+import {
+  affineCouplingGradKernel,
+  affineCouplingKernel,
+  affineCouplingKernelAvailable,
+} from '../kernels/simd-kernels.js';
 import { deinterleaveChannels } from './channels.js';
 import { customGradMulti } from './custom-grad.js';
 
@@ -41,6 +46,18 @@ export function affineCouplingForward(
     );
   }
   const batch = xb.shape[0]!;
+  if (affineCouplingKernelAvailable(xb) && h.dtype === 'float32') {
+    // One kernel each way on wasm (`HierglowAffineCoupling`, `HierglowAffineCouplingGrad`).
+    const fused = customGradMulti([xb, h], (save) => {
+      const [yb, s, u, logDet] = affineCouplingKernel(xb, h);
+      save([s!, u!]);
+      return {
+        values: [yb!, logDet!],
+        gradFunc: ([dyb, dLogDet], [ss, us]) => affineCouplingGradKernel(dyb!, dLogDet!, ss!, us!),
+      };
+    });
+    if (fused) return { yb: fused[0]!, logDet: fused[1] as tf.Tensor1D };
+  }
   const outputs = customGradMulti([xb, h], (save) => {
     const { s, u, yb, logDet } = forwardValues(xb, h);
     save([s, u]);

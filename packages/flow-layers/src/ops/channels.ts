@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
+import {
+  joinHalvesKernel,
+  simdKernelsAvailable,
+  splitHalvesKernel,
+} from '../kernels/simd-kernels.js';
+import { customGradMulti } from './custom-grad.js';
 
 /**
  * Channel (last-axis) halving, joining and de-interleaving without slicing along the last axis.
@@ -11,6 +17,9 @@ import { fastPathsEnabled } from '../fast-paths.js';
  * costs ~25 ms. A Transpose (compiled) that brings the halves to the front turns both into
  * contiguous copies: ~0.1-0.3 ms. Values are only moved, so results are exact, and every
  * piece (reshape, transpose, split/concat on axis 0) has a fast stock gradient.
+ *
+ * On wasm with hierglow's SIMD kernels, halving and joining are one kernel each way instead
+ * (`HierglowSplitHalves`, `HierglowJoinHalves`: one pass, each the other's gradient).
  *
  * With {@link fastPathsEnabled} off, or rows long enough that per-row copies are cheap, the
  * stock ops run instead.
@@ -23,6 +32,13 @@ const LONG_ROW = 32;
 export function splitChannelHalves(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
   const c = lastAxis(x, 'splitChannelHalves');
   const half = c / 2;
+  if (simdKernelsAvailable() && x.dtype === 'float32') {
+    const out = customGradMulti([x], () => ({
+      values: splitHalvesKernel(x),
+      gradFunc: ([da, db]) => [joinHalvesKernel(da!, db!)],
+    }));
+    if (out) return [out[0]!, out[1]!];
+  }
   if (!fastPathsEnabled() || half >= LONG_ROW) {
     const [a, b] = tf.split(x, 2, x.rank - 1);
     return [a!, b!];
@@ -44,6 +60,13 @@ export function concatChannelHalves(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     throw new ShapeError(
       `concatChannelHalves needs equal shapes, got [${a.shape}] and [${b.shape}]`,
     );
+  }
+  if (simdKernelsAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
+    const out = customGradMulti([a, b], () => ({
+      values: [joinHalvesKernel(a, b)],
+      gradFunc: ([dy]) => splitHalvesKernel(dy!),
+    }));
+    if (out) return out[0]!;
   }
   if (!fastPathsEnabled() || half >= LONG_ROW) return tf.concat([a, b], a.rank - 1);
   return tf.tidy(() => {
