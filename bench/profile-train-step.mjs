@@ -41,6 +41,21 @@ const GREY = { kind: 'glow', height: 32, width: 32, channels: 1, levels: 3, seed
 const CONFIGS = {
   small: { model: { ...GREY, stepsPerLevel: 8, hidden: 64 }, train: 64, score: 256 },
   medium: { model: { ...GREY, stepsPerLevel: 16, hidden: 128 }, train: 64, score: 256 },
+  // glow-bench.mjs's paper configuration (RGB, K = 32, hidden 512; batch 4 / 64 on a 4 GiB heap).
+  paper: {
+    model: {
+      kind: 'glow',
+      height: 32,
+      width: 32,
+      channels: 3,
+      levels: 3,
+      seed: 1,
+      stepsPerLevel: 32,
+      hidden: 512,
+    },
+    train: 4,
+    score: 64,
+  },
 };
 
 /** Dequantised pixels v/256 − 0.5 + u (spec 2.1), NHWC, from a fixed LCG (as glow-bench.mjs). */
@@ -63,7 +78,7 @@ const median = (xs) => {
 
 async function main() {
   const preset = CONFIGS[args.config];
-  if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium)`);
+  if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium, paper)`);
   if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
   const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/flow-layers');
   setFastPaths(args.fast !== 'off');

@@ -815,3 +815,61 @@ __attribute__((export_name("affine_coupling_grad"))) void affine_coupling_grad(
     }
   }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-column scales of a weight matrix (ops/scale-columns.ts) and a finite check.
+ */
+
+/* out[r, o] = w[r, o]·s[o] for w [rows, c]. */
+__attribute__((export_name("scale_columns"))) void scale_columns(const f32 *w, const f32 *s,
+                                                                 f32 *out, int rows, int c) {
+  for (int r = 0; r < rows; r++) {
+    const f32 *wr = w + (long)r * c;
+    f32 *orow = out + (long)r * c;
+    int o = 0;
+    for (; o + 4 <= c; o += 4) {
+      wasm_v128_store(orow + o, wasm_f32x4_mul(wasm_v128_load(wr + o), wasm_v128_load(s + o)));
+    }
+    for (; o < c; o++) orow[o] = wr[o] * s[o];
+  }
+}
+
+/*
+ * Its gradient's heavy part: dw_out[r, o] = dw[r, o]·s[o] and sums[o] = Σ_r dw[r, o]·w[r, o]
+ * (float32 sums, row by row).
+ */
+__attribute__((export_name("scale_columns_grad"))) void scale_columns_grad(
+    const f32 *dw, const f32 *w, const f32 *s, f32 *dw_out, f32 *sums, int rows, int c) {
+  for (int o = 0; o < c; o++) sums[o] = 0.0f;
+  for (int r = 0; r < rows; r++) {
+    const long k = (long)r * c;
+    int o = 0;
+    for (; o + 4 <= c; o += 4) {
+      const v128_t d = wasm_v128_load(dw + k + o);
+      wasm_v128_store(dw_out + k + o, wasm_f32x4_mul(d, wasm_v128_load(s + o)));
+      wasm_v128_store(sums + o, wasm_f32x4_add(wasm_v128_load(sums + o),
+                                               wasm_f32x4_mul(d, wasm_v128_load(w + k + o))));
+    }
+    for (; o < c; o++) {
+      dw_out[k + o] = dw[k + o] * s[o];
+      sums[o] += dw[k + o] * w[k + o];
+    }
+  }
+}
+
+/* 1 when every one of the n floats at x is finite, else 0. */
+__attribute__((export_name("all_finite"))) int all_finite(const f32 *x, int n) {
+  /* A float is finite when its exponent bits are not all ones. */
+  const v128_t mask = wasm_i32x4_splat(0x7f800000);
+  v128_t bad = wasm_i32x4_splat(0);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    bad = wasm_v128_or(bad, wasm_i32x4_eq(wasm_v128_and(wasm_v128_load(x + i), mask), mask));
+  }
+  if (wasm_v128_any_true(bad)) return 0;
+  for (; i < n; i++) {
+    const f32 v = x[i];
+    if (!(v - v == 0.0f)) return 0;
+  }
+  return 1;
+}

@@ -47,6 +47,7 @@ export { fastPathsEnabled, setFastPaths, withFastPaths } from './fast-paths.js';
 export {
   type AdamaxUpdateAttrs,
   adamaxUpdateKernel,
+  allFiniteKernel,
   simdKernelsAvailable,
 } from './kernels/simd-kernels.js';
 export {

@@ -55,6 +55,7 @@ export const SPLIT_HALVES = 'HierglowSplitHalves';
 export const JOIN_HALVES = 'HierglowJoinHalves';
 export const AFFINE_COUPLING = 'HierglowAffineCoupling';
 export const AFFINE_COUPLING_GRAD = 'HierglowAffineCouplingGrad';
+export const ALL_FINITE = 'HierglowAllFinite';
 
 /** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
 export const NARROW_PRODUCT_MAX = 16;
@@ -126,6 +127,9 @@ let splitHalves: ((...args: number[]) => void) | null = null;
 let joinHalves: ((...args: number[]) => void) | null = null;
 let affineCoupling: ((...args: number[]) => void) | null = null;
 let affineCouplingGrad: ((...args: number[]) => void) | null = null;
+let allFinite: ((x: number, n: number) => number) | null = null;
+let scaleColumns: ((...args: number[]) => void) | null = null;
+let scaleColumnsGrad: ((...args: number[]) => void) | null = null;
 let padImages:
   | ((
       x: number,
@@ -207,6 +211,7 @@ export function installSimdKernels(wasmThreads: number): boolean {
       [JOIN_HALVES]: joinHalvesKernelFunc,
       [AFFINE_COUPLING]: affineCouplingKernelFunc,
       [AFFINE_COUPLING_GRAD]: affineCouplingGradKernelFunc,
+      [ALL_FINITE]: allFiniteKernelFunc,
     });
     // Only now, with everything in place, do the ops start using them.
     atb = instance.exports.atb as AtB;
@@ -223,6 +228,9 @@ export function installSimdKernels(wasmThreads: number): boolean {
     joinHalves = instance.exports.join_halves as typeof joinHalves;
     affineCoupling = instance.exports.affine_coupling as typeof affineCoupling;
     affineCouplingGrad = instance.exports.affine_coupling_grad as typeof affineCouplingGrad;
+    allFinite = instance.exports.all_finite as typeof allFinite;
+    scaleColumns = instance.exports.scale_columns as typeof scaleColumns;
+    scaleColumnsGrad = instance.exports.scale_columns_grad as typeof scaleColumnsGrad;
     // A second thread for large products, with the threaded (shared-memory) wasm binary only.
     if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
       helper = SimdHelperThread.start(memory, bytes, HELPER_EXPORTS);
@@ -751,4 +759,50 @@ function affineCouplingGradKernelFunc({ inputs, backend }: WasmKernelArgs): tf.T
     per,
   );
   return [dxb, dh];
+}
+
+/**
+ * The SIMD passes of ops/scale-columns.ts's JavaScript kernels, or null before the kernels load
+ * (those kernels then loop in JavaScript): `scaleColumns(w, s, out, rows, c)` and
+ * `scaleColumnsGrad(dw, w, s, dwOut, sums, rows, c)` on heap offsets (see csrc).
+ */
+export function scaleColumnsPasses(): {
+  scaleColumns: (...args: number[]) => void;
+  scaleColumnsGrad: (...args: number[]) => void;
+} | null {
+  return scaleColumns && scaleColumnsGrad ? { scaleColumns, scaleColumnsGrad } : null;
+}
+
+/**
+ * Whether every value of every (float32) tensor is finite, in one kernel call that reads each
+ * where it lives (no concatenation). Check {@link simdKernelsAvailable} first.
+ */
+export function allFiniteKernel(tensors: readonly tf.Tensor[]): boolean {
+  const inputs: tf.NamedTensorMap = {};
+  tensors.forEach((t, i) => {
+    inputs[`t${i}`] = t;
+  });
+  const flag = tf.engine().runKernel(ALL_FINITE, inputs, {
+    count: tensors.length,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const ok = flag.dataSync()[0] === 1;
+  flag.dispose();
+  return ok;
+}
+
+function allFiniteKernelFunc({
+  inputs,
+  attrs,
+  backend,
+}: WasmKernelArgs<{ count: number }>): tf.TensorInfo {
+  const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  let ok = 1;
+  for (let i = 0; i < attrs.count && ok; i++) {
+    const t = inputs[`t${i}`]!;
+    if (t.dtype !== 'float32') throw new Error(`${ALL_FINITE}: needs float32 tensors`);
+    ok = allFinite!(offset(t), tf.util.sizeFromShape(t.shape));
+  }
+  const out = backend.makeOutput([], 'int32');
+  (backend.typedArrayFromHeap(out) as Int32Array)[0] = ok;
+  return out;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { scaleColumnsPasses } from '../kernels/simd-kernels.js';
 import { heapF32, registerWasmKernels, type WasmKernelArgs } from '../kernels/wasm-backend.js';
 import { customGradMulti } from './custom-grad.js';
 
@@ -14,11 +15,13 @@ import { customGradMulti } from './custom-grad.js';
  * backward (broadcast multiplies and their reductions), per layer and step, all on
  * parameter-sized tensors where the per-kernel cost dominates. On the wasm backend with the fast
  * paths on it is one kernel each way, run in JavaScript on the heap (`HierglowScaleColumns` and
- * `HierglowScaleColumnsGrad`), with the gradient
+ * `HierglowScaleColumnsGrad`; their passes over the weights in SIMD once hierglow's kernels are
+ * loaded: a 512x512 weight took ~1-2 ms a pass in JavaScript), with the gradient
  *
  *   ∂/∂w = ∂w' ⊙ s,   ∂/∂b = ∂b' ⊙ s,   ∂/∂logs = factor · s ⊙ (Σ_rows ∂w' ⊙ w + ∂b' ⊙ b)
  *
- * (the sums in float64). Elsewhere the taped tfjs ops run. Both agree within float32 rounding.
+ * (the sums in float64 in JavaScript, float32 in SIMD). Elsewhere the taped tfjs ops run. All
+ * agree within float32 rounding.
  */
 export function scaleColumns(
   w: tf.Tensor,
@@ -90,7 +93,13 @@ function scaleColumnsKernel({ inputs, attrs, backend }: Args): tf.TensorInfo[] {
     so![o] = Math.exp(round(attrs.factor * lv![o]!));
     bo![o] = bv![o]! * so![o]!;
   }
-  for (let i = 0; i < wv!.length; i++) wo![i] = wv![i]! * so![i % c]!;
+  const simd = scaleColumnsPasses();
+  if (simd) {
+    const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    simd.scaleColumns(offset(w), offset(sOut), offset(wOut), wv!.length / c, c);
+  } else {
+    for (let i = 0; i < wv!.length; i++) wo![i] = wv![i]! * so![i % c]!;
+  }
   return [wOut, bOut, sOut];
 }
 
@@ -102,17 +111,36 @@ function scaleColumnsGradKernel({ inputs, attrs, backend }: Args): tf.TensorInfo
     backend.makeOutput([c], 'float32'),
     backend.makeOutput([c], 'float32'),
   ];
+  const simd = scaleColumnsPasses();
+  const sumsOut = simd ? backend.makeOutput([c], 'float32') : null;
   const [dwv, dbv, wv, bv, sv] = [dw, db, w, b, s].map((t) => heapF32(backend, t!));
   const [dwo, dbo, dlo] = [dwOut, dbOut, dlOut].map((t) => heapF32(backend, t!));
-  const sums = new Float64Array(c);
-  for (let i = 0; i < dwv!.length; i++) {
-    const o = i % c;
-    dwo![i] = dwv![i]! * sv![o]!;
-    sums[o] = sums[o]! + dwv![i]! * wv![i]!;
+  let sums: Float32Array | Float64Array;
+  if (simd && sumsOut) {
+    const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    const rows = dwv!.length / c;
+    simd.scaleColumnsGrad(
+      offset(dw!),
+      offset(w!),
+      offset(s!),
+      offset(dwOut),
+      offset(sumsOut),
+      rows,
+      c,
+    );
+    sums = heapF32(backend, sumsOut);
+  } else {
+    sums = new Float64Array(c);
+    for (let i = 0; i < dwv!.length; i++) {
+      const o = i % c;
+      dwo![i] = dwv![i]! * sv![o]!;
+      sums[o] = sums[o]! + dwv![i]! * wv![i]!;
+    }
   }
   for (let o = 0; o < c; o++) {
     dbo![o] = dbv![o]! * sv![o]!;
     dlo![o] = attrs.factor * sv![o]! * (sums[o]! + dbv![o]! * bv![o]!);
   }
+  if (sumsOut) backend.disposeData(sumsOut.dataId);
   return [dwOut, dbOut, dlOut];
 }

@@ -300,13 +300,22 @@ describe('Adamax', () => {
     expect(chunksBySize(['a'], (n) => sizes[n]!, 1)).toEqual([['a']]);
   });
 
-  it('allFinite finds a non-finite value in any of many tensors', () => {
-    tf.tidy(() => {
-      const ok = [tf.ones([3, 2]), tf.zeros([5]), tf.scalar(2)];
-      expect(allFinite(ok)).toBe(true);
-      expect(allFinite([])).toBe(true);
-      expect(allFinite([...ok, tf.tensor1d([1, Number.NaN])])).toBe(false);
-      expect(allFinite([tf.tensor1d([Number.POSITIVE_INFINITY]), ...ok])).toBe(false);
+  for (const backend of ['cpu', 'wasm'] as const) {
+    it(`allFinite finds a non-finite value in any of many tensors, on ${backend}`, async () => {
+      await selectBackend(backend);
+      tf.tidy(() => {
+        const ok = [tf.ones([3, 2]), tf.zeros([5]), tf.scalar(2), tf.fill([37], 3.4e38)];
+        expect(allFinite(ok)).toBe(true);
+        expect(allFinite([])).toBe(true);
+        expect(allFinite([...ok, tf.tensor1d([1, Number.NaN])])).toBe(false);
+        expect(allFinite([tf.tensor1d([Number.POSITIVE_INFINITY]), ...ok])).toBe(false);
+        // In a 4-value SIMD block and in a scalar tail.
+        const at = (i: number, v: number) =>
+          tf.tensor1d(Array.from({ length: 9 }, (_, k) => (k === i ? v : k)));
+        expect(allFinite([...ok, at(2, Number.NEGATIVE_INFINITY)])).toBe(false);
+        expect(allFinite([...ok, at(8, Number.NaN)])).toBe(false);
+        expect(allFinite([...ok, at(8, -0)])).toBe(true);
+      });
     });
-  });
+  }
 });

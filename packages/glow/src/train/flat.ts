@@ -1,3 +1,4 @@
+import { allFiniteKernel, simdKernelsAvailable } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -50,6 +51,10 @@ export function flatConcat(tensors: readonly tf.Tensor[]): tf.Tensor1D {
  */
 export function allFinite(tensors: readonly tf.Tensor[]): boolean {
   if (tensors.length === 0) return true;
+  // On wasm with hierglow's kernels: one pass over each tensor where it lives, no copies.
+  if (simdKernelsAvailable() && tensors.every((t) => t.dtype === 'float32')) {
+    return allFiniteKernel(tensors);
+  }
   return tf.tidy(() => {
     const flags = chunksBySize(tensors, (t) => t.size).map((chunk) =>
       tf.all(tf.isFinite(flatConcat(chunk))),
