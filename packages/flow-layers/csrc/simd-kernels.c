@@ -123,30 +123,32 @@ static void tile_scalar(const f32 *a, const f32 *b, f32 *out, int rows, int p, i
 }
 
 /*
- * out [(p + ones) x q] = aᵀ b, and with ones != 0 a last row of Σ_r b[r, :].
- * a [n, p], b [n, q], all row-major float32, out not overlapping the inputs.
+ * Output rows [i_lo, i_hi) of [aᵀ b; 1ᵀ b] (row p, with ones, is the column sums of b), written
+ * into out (the whole [p + ones, q] output; only those rows are touched). i_lo a multiple of 4.
  */
-__attribute__((export_name("atb"))) void atb(const f32 *a, const f32 *b, f32 *out, int n, int p,
-                                             int q, int ones) {
-  const int rows_out = p + (ones ? 1 : 0);
-  for (int k = 0; k < rows_out * q; k++) out[k] = 0.0f;
-  const int p4 = p & ~3;
+__attribute__((export_name("atb_out_rows"))) void atb_out_rows(const f32 *a, const f32 *b, f32 *out,
+                                                               int i_lo, int i_hi, int n, int p,
+                                                               int q, int ones) {
+  for (long k = (long)i_lo * q; k < (long)i_hi * q; k++) out[k] = 0.0f;
+  const int p_hi = i_hi < p ? i_hi : p;
+  const int p4 = i_lo + ((p_hi - i_lo) & ~3);
   const int q8 = q & ~7;
   const int q4 = q & ~3;
+  const int with_sums = ones && i_hi > p;
   for (int r0 = 0; r0 < n; r0 += ROWS_PER_BLOCK) {
     const int rows = n - r0 < ROWS_PER_BLOCK ? n - r0 : ROWS_PER_BLOCK;
     const f32 *ab = a + (long)r0 * p;
     const f32 *bb = b + (long)r0 * q;
-    for (int i0 = 0; i0 < p4; i0 += 4) {
+    for (int i0 = i_lo; i0 < p4; i0 += 4) {
       for (int o0 = 0; o0 < q8; o0 += 8) tile4x8(ab, bb, out, rows, p, q, i0, o0);
       if (q4 > q8) tile4x4(ab, bb, out, rows, p, q, i0, q8);
       if (q4 < q) tile_scalar(ab, bb, out, rows, p, q, i0, i0 + 4, q4, q);
     }
-    for (int i = p4; i < p; i++) {
+    for (int i = p4; i < p_hi; i++) {
       for (int o0 = 0; o0 < q8; o0 += 8) tile1x8(ab, bb, out, rows, p, q, i, o0);
       tile_scalar(ab, bb, out, rows, p, q, i, i + 1, q8, q);
     }
-    if (ones) {
+    if (with_sums) {
       f32 *sums = out + p * q;
       for (int r = 0; r < rows; r++) {
         const f32 *br = bb + r * q;
@@ -158,6 +160,15 @@ __attribute__((export_name("atb"))) void atb(const f32 *a, const f32 *b, f32 *ou
       }
     }
   }
+}
+
+/*
+ * out [(p + ones) x q] = aᵀ b, and with ones != 0 a last row of Σ_r b[r, :].
+ * a [n, p], b [n, q], all row-major float32, out not overlapping the inputs.
+ */
+__attribute__((export_name("atb"))) void atb(const f32 *a, const f32 *b, f32 *out, int n, int p,
+                                             int q, int ones) {
+  atb_out_rows(a, b, out, 0, p + (ones ? 1 : 0), n, p, q, ones);
 }
 
 /* atb over rows [r0, r1) of a and b: one chunk of a product shared between threads. */
@@ -295,7 +306,7 @@ static void conv_tile4x8(const f32 *x, const f32 *w, const f32 *bias, const f32 
   wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
 }
 
-static void conv_tile4x4(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
+static __attribute__((noinline)) void conv_tile4x4(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
                          int n, int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
                          int relu) {
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
@@ -433,7 +444,7 @@ static inline void store_lanes(f32 *o, v128_t v, int nv) {
  * instead of output channels (no broadcasts): wt is the filter as [kh, kw, O, C]. Channels past
  * nv read `zeros` as their filter row and are not stored.
  */
-static void conv_tile2x4c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
+static __attribute__((noinline)) void conv_tile2x4c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
                           int n, int y, int x0, int o0, int nv, int H, int W, int C, int O, int kh,
                           int kw, int relu) {
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
@@ -475,7 +486,7 @@ static void conv_tile2x4c(const f32 *x, const f32 *wt, const f32 *bias, const f3
 }
 
 /* 4 pixels x nv (1-2) channels from o0: conv_tile2x4c's layout for the last 1-2 channels. */
-static void conv_tile4x2c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
+static __attribute__((noinline)) void conv_tile4x2c(const f32 *x, const f32 *wt, const f32 *bias, const f32 *zeros, f32 *out,
                           int n, int y, int x0, int o0, int nv, int H, int W, int C, int O, int kh,
                           int kw, int relu) {
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
@@ -545,23 +556,95 @@ static void conv_scalar_channel(const f32 *x, const f32 *w, const f32 *bias, f32
   }
 }
 
+/* Output channels [o_lo, O) of row r with the tiles that do not broadcast (see conv2d_same). */
+static void conv_row_tail(const f32 *x, const f32 *w, const f32 *wt, const f32 *bias,
+                          const f32 *zeros, f32 *out, int r, int o_lo, int o_hi, int H, int W,
+                          int C, int O, int kh, int kw, int relu) {
+  const int n = r / H, y = r % H, o8 = O & ~7, o4 = O & ~3;
+  if (wt) {
+    for (int o0 = o_lo; o0 < o_hi; o0 += 4) {
+      const int nv = o_hi - o0 < 4 ? o_hi - o0 : 4;
+      for (int x0 = 0; x0 < W; x0 += nv > 2 ? 2 : 4) {
+        if (nv > 2) {
+          conv_tile2x4c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
+        } else {
+          conv_tile4x2c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
+        }
+      }
+    }
+    return;
+  }
+  if (o4 > o8) {
+    for (int x0 = 0; x0 < W; x0 += 4) {
+      conv_tile4x4(x, w, bias, zeros, out, n, y, x0, o8, H, W, C, O, kh, kw, relu);
+    }
+  }
+  for (int o = o4; o < O; o++) conv_scalar_channel(x, w, bias, out, n, y, o, H, W, C, O, kh, kw, relu);
+}
+
 /*
- * Output rows [r0, r1) (row r = image r / H, line r % H) of the 'same' convolution of x
- * [N, H, W, C] with w [kh, kw, C, O] (+ bias [O], may be 0; ReLU when relu != 0) into out
- * [N, H, W, O]. zeros: C zero floats. wt: the same filter as [kh, kw, O, C], or 0; when given
+ * Output rows [r0, r1) (row r = image r / H, line r % H) and channel units [u0, u1) of the
+ * 'same' convolution of x [N, H, W, C] with w [kh, kw, C, O] (+ bias [O], may be 0; ReLU when
+ * relu != 0) into out [N, H, W, O]. Unit u < O / 8 is channels [8u, 8u + 8); unit O / 8, when
+ * O is not a multiple of 8, the rest. With w = 0 (wt given, C a multiple of 4), every unit is
+ * channels [4u, 4u + 4) of the tiles vectorised over input channels: an input gradient then
+ * needs only its filter's taps reversed, not each tap's matrix transposed (a 512x512 transpose
+ * cost more than the whole convolution on 4x4 images at batch 4). Threads share a call by rows (many rows) or by units (few
+ * rows: small images at small batches, where every row would otherwise read the whole filter).
+ * zeros: C zero floats. wt: the same filter as [kh, kw, O, C], or 0; when given
  * (C a multiple of 4) the channels past a multiple of 8 take conv_tile2x4c, twice as fast there
  * as broadcasting tiles (one broadcast per multiply-add) and far faster than one channel at a
  * time (a narrow output such as the 2 channels of a grey image's coupling input gradient).
  * xp: x zero-padded by pad_images, or 0; when given, the 4x8 tiles read it (see
  * conv_tile4x8_padded; the other tiles read x).
  */
+/* Output channel unit u of rows [r0, r1) (see conv2d_same). */
+static void conv_unit_rows(const f32 *x, const f32 *w, const f32 *wt, const f32 *xp,
+                           const f32 *bias, const f32 *zeros, f32 *out, int r0, int r1, int u,
+                           int H, int W, int C, int O, int kh, int kw, int relu) {
+  if (!w) {
+    const int o_hi = 4 * u + 4 < O ? 4 * u + 4 : O;
+    for (int r = r0; r < r1; r++) {
+      conv_row_tail(x, w, wt, bias, zeros, out, r, 4 * u, o_hi, H, W, C, O, kh, kw, relu);
+    }
+    return;
+  }
+  if (u == O >> 3) {
+    for (int r = r0; r < r1; r++) {
+      conv_row_tail(x, w, wt, bias, zeros, out, r, O & ~7, O, H, W, C, O, kh, kw, relu);
+    }
+    return;
+  }
+  const int o0 = u << 3;
+  for (int r = r0; r < r1; r++) {
+    const int n = r / H, y = r % H;
+    for (int x0 = 0; x0 < W; x0 += 4) {
+      if (xp) {
+        conv_tile4x8_padded(xp, w, bias, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+      } else {
+        conv_tile4x8(x, w, bias, zeros, out, n, y, x0, o0, H, W, C, O, kh, kw, relu);
+      }
+    }
+  }
+}
+
 __attribute__((export_name("conv2d_same"))) void conv2d_same(const f32 *x, const f32 *w,
                                                              const f32 *wt, const f32 *xp,
                                                              const f32 *bias, const f32 *zeros,
-                                                             f32 *out, int r0, int r1, int H,
-                                                             int W, int C, int O, int kh, int kw,
-                                                             int relu) {
-  const int o8 = O & ~7, o4 = O & ~3;
+                                                             f32 *out, int r0, int r1, int u0,
+                                                             int u1, int H, int W, int C, int O,
+                                                             int kh, int kw, int relu) {
+  const int units = w ? (O >> 3) + ((O & 7) ? 1 : 0) : (O + 3) >> 2;
+  if (u0 > 0 || u1 < units) {
+    /* A share of the channel units (few rows): units outer, so each unit's filter columns stay
+     * in cache across the rows. */
+    for (int u = u0; u < u1; u++) {
+      conv_unit_rows(x, w, wt, xp, bias, zeros, out, r0, r1, u, H, W, C, O, kh, kw, relu);
+    }
+    return;
+  }
+  /* A share of the rows: rows outer, so each row's input stays in cache across the units. */
+  const int o8 = w ? O & ~7 : 0;
   for (int r = r0; r < r1; r++) {
     const int n = r / H, y = r % H;
     for (int o0 = 0; o0 < o8; o0 += 8) {
@@ -573,25 +656,7 @@ __attribute__((export_name("conv2d_same"))) void conv2d_same(const f32 *x, const
         }
       }
     }
-    if (wt) {
-      for (int o0 = o8; o0 < O; o0 += 4) {
-        const int nv = O - o0 < 4 ? O - o0 : 4;
-        for (int x0 = 0; x0 < W; x0 += nv > 2 ? 2 : 4) {
-          if (nv > 2) {
-            conv_tile2x4c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
-          } else {
-            conv_tile4x2c(x, wt, bias, zeros, out, n, y, x0, o0, nv, H, W, C, O, kh, kw, relu);
-          }
-        }
-      }
-      continue;
-    }
-    if (o4 > o8) {
-      for (int x0 = 0; x0 < W; x0 += 4) {
-        conv_tile4x4(x, w, bias, zeros, out, n, y, x0, o8, H, W, C, O, kh, kw, relu);
-      }
-    }
-    for (int o = o4; o < O; o++) conv_scalar_channel(x, w, bias, out, n, y, o, H, W, C, O, kh, kw, relu);
+    if (o8 < O) conv_row_tail(x, w, wt, bias, zeros, out, r, o8, O, H, W, C, O, kh, kw, relu);
   }
 }
 
@@ -608,8 +673,19 @@ __attribute__((export_name("arrange_filter"))) void arrange_filter(const f32 *w,
       const f32 *src = w + (long)(a * kw + b) * C * O;
       const int tap = flip ? (kh - 1 - a) * kw + (kw - 1 - b) : a * kw + b;
       f32 *dst = out + (long)tap * O * C;
-      for (int c = 0; c < C; c++) {
-        for (int o = 0; o < O; o++) dst[swap ? (long)o * C + c : (long)c * O + o] = src[(long)c * O + o];
+      if (!swap) {
+        for (long k = 0; k < (long)C * O; k++) dst[k] = src[k];
+        continue;
+      }
+      /* Transposed in 16 x 16 blocks, so that both sides stay in cache for large filters. */
+      for (int c0 = 0; c0 < C; c0 += 16) {
+        const int c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int o0 = 0; o0 < O; o0 += 16) {
+          const int o1 = o0 + 16 < O ? o0 + 16 : O;
+          for (int c = c0; c < c1; c++) {
+            for (int o = o0; o < o1; o++) dst[(long)o * C + c] = src[(long)c * O + o];
+          }
+        }
       }
     }
   }

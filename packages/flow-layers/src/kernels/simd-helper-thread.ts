@@ -34,7 +34,7 @@ const OUT_ARG_SLOT = 5;
 const OUT_STRIDE_SLOT = 6;
 const COUNTER_SLOT = 7;
 const FIRST_ARG_SLOT = 8;
-const MAX_ARGS = 16;
+const MAX_ARGS = 20;
 const READY_SLOT = FIRST_ARG_SLOT + MAX_ARGS;
 /** How long the caller spins for the worker's last chunk before it sleeps (ms). */
 const SPIN_MS = 2;
@@ -75,8 +75,8 @@ function chunkArgs(call: ChunkedCall, k: number, into: number[]): number[] {
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { memory, bytes, control, exportNames } = workerData;
-const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+const { memory, module, control, exportNames } = workerData;
+const instance = new WebAssembly.Instance(module, { env: { memory } });
 const exports = exportNames.map((name) => instance.exports[name]);
 const c = new Int32Array(control);
 Atomics.store(c, ${READY_SLOT}, 1);
@@ -119,21 +119,22 @@ export class SimdHelperThread {
   }
 
   /**
-   * Starts the worker on `memory` (a shared wasm memory) with the kernel module `bytes`; it can
-   * run the module's exports named in `exportNames`.
+   * Starts the worker on `memory` (a shared wasm memory) with the compiled kernel `module`; it
+   * can run the module's exports named in `exportNames`.
+   *
+   * The compiled module itself is shared, not its bytes: V8 compiles wasm functions with its
+   * baseline compiler first and optimises them once they are hot, per compiled module. A worker
+   * compiling its own copy ran its share on baseline code for longer (a convolution's chunks
+   * at about half speed) and fell out of step whenever the module changed size.
    */
-  static start(
-    memory: object,
-    bytes: Uint8Array,
-    exportNames: readonly string[],
-  ): SimdHelperThread {
+  static start(memory: object, module: object, exportNames: readonly string[]): SimdHelperThread {
     const control = new SharedArrayBuffer(4 * (READY_SLOT + 1));
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       // Not the parent's flags: under `node --input-type=module` the source would be read as
       // an ES module, where `require` does not exist.
       execArgv: [],
-      workerData: { memory, bytes, control, exportNames },
+      workerData: { memory, module, control, exportNames },
     });
     return new SimdHelperThread(worker, new Int32Array(control), exportNames);
   }

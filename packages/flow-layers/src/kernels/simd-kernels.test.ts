@@ -191,7 +191,8 @@ describe('SimdHelperThread', () => {
     const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } })
       .WebAssembly;
     const memory = new wasm.Memory({ initial: 1, maximum: 1, shared: true });
-    const helper = SimdHelperThread.start(memory, new Uint8Array([0, 97, 115, 109, 9, 9]), ['atb']);
+    // Not a compiled module: the worker cannot instantiate it.
+    const helper = SimdHelperThread.start(memory, { not: 'a module' }, ['atb_rows']);
     await new Promise((r) => setTimeout(r, 500));
     expect(helper.ready).toBe(false);
   });
@@ -283,6 +284,22 @@ describe('HierglowConv2DSame', () => {
       expect(relativeError(ours, expected)).toBeLessThan(1e-5);
     });
   }
+
+  it('gives the same bits when few rows are shared by channel units between threads', async () => {
+    await selectBackend('wasm');
+    tf.tidy(() => {
+      // 16 rows of 4 pixels: shared by units of 8 output channels (76: 9 units and a rest).
+      const x = seededNormal([4, 4, 4, 64], 9) as tf.Tensor4D;
+      const w = seededNormal([3, 3, 64, 76], 10) as tf.Tensor4D;
+      const b = seededNormal([76], 11) as tf.Tensor1D;
+      const whole = Array.from(conv2dSameKernel(x, w, b, { relu: true }).dataSync());
+      const images = tf.split(x, 4, 0) as tf.Tensor4D[];
+      const parts = images.flatMap((xi) =>
+        Array.from(conv2dSameKernel(xi, w, b, { relu: true }).dataSync()),
+      );
+      expect(whole).toEqual(parts);
+    });
+  });
 
   it('gives the same bits whether or not a call is split between threads', async () => {
     await selectBackend('wasm');
