@@ -18,6 +18,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CONFIGS } from './configs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -37,13 +38,6 @@ if (!args.before) {
   process.exit(2);
 }
 
-const GREY = { kind: 'glow', height: 32, width: 32, channels: 1, levels: 3, seed: 1 };
-/** glow-bench.mjs's small and medium configurations. */
-const CONFIGS = {
-  small: { model: { ...GREY, stepsPerLevel: 8, hidden: 64 }, train: 64, score: 256 },
-  medium: { model: { ...GREY, stepsPerLevel: 16, hidden: 128 }, train: 64, score: 256 },
-};
-
 /** Runs a command and parses the last JSON line of its stdout. */
 function runJson(command, argv) {
   const r = spawnSync(command, argv, { encoding: 'utf8', timeout: 30 * 60_000 });
@@ -62,7 +56,7 @@ const fmt = (v, d = 1) => (typeof v === 'number' && Number.isFinite(v) ? v.toFix
 const rows = [];
 const started = Date.now();
 for (const name of args.configs.split(',')) {
-  if (!CONFIGS[name]) throw new Error(`unknown config '${name}' (small, medium)`);
+  if (!CONFIGS[name]) throw new Error(`unknown config '${name}' (small, medium, paper)`);
   for (const mode of ['score', 'train']) {
     const batch = CONFIGS[name][mode];
     const job = {

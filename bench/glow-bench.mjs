@@ -19,34 +19,9 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CONFIGS } from './configs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-const GREY = { height: 32, width: 32, channels: 1, levels: 3 };
-/** The three configurations of the issue; the paper's one is RGB. */
-const CONFIGS = {
-  small: { model: { kind: 'glow', ...GREY, stepsPerLevel: 8, hidden: 64 }, train: 64, score: 256 },
-  medium: {
-    model: { kind: 'glow', ...GREY, stepsPerLevel: 16, hidden: 128 },
-    train: 64,
-    score: 256,
-  },
-  // wasm32 caps the heap at 4 GiB and autodiff keeps every activation: batch 4 is what trains,
-  // and scoring at 256 does not fit either. PyTorch runs at the same batch sizes for a fair ratio.
-  paper: {
-    model: {
-      kind: 'glow',
-      height: 32,
-      width: 32,
-      channels: 3,
-      levels: 3,
-      stepsPerLevel: 32,
-      hidden: 512,
-    },
-    train: 4,
-    score: 64,
-  },
-};
 
 const { values: args } = parseArgs({
   options: {

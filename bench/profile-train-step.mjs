@@ -21,6 +21,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { CONFIGS } from './configs.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,27 +37,6 @@ const { values: args } = parseArgs({
     ab: { type: 'string', default: '0' },
   },
 });
-
-const GREY = { kind: 'glow', height: 32, width: 32, channels: 1, levels: 3, seed: 1 };
-const CONFIGS = {
-  small: { model: { ...GREY, stepsPerLevel: 8, hidden: 64 }, train: 64, score: 256 },
-  medium: { model: { ...GREY, stepsPerLevel: 16, hidden: 128 }, train: 64, score: 256 },
-  // glow-bench.mjs's paper configuration (RGB, K = 32, hidden 512; batch 4 / 64 on a 4 GiB heap).
-  paper: {
-    model: {
-      kind: 'glow',
-      height: 32,
-      width: 32,
-      channels: 3,
-      levels: 3,
-      seed: 1,
-      stepsPerLevel: 32,
-      hidden: 512,
-    },
-    train: 4,
-    score: 64,
-  },
-};
 
 /** Dequantised pixels v/256 − 0.5 + u (spec 2.1), NHWC, from a fixed LCG (as glow-bench.mjs). */
 function pixels(n, h, w, c, seed) {

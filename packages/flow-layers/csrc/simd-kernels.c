@@ -265,14 +265,48 @@ static inline v128_t activate(v128_t v, int relu) {
 
 #define MADD(acc, s, w) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(s, w))
 
+/* The accumulators c00..c31 of a 4-pixel x 8-channel tile, starting at the bias (or 0). */
+#define TILE4X8_INIT(bias, o0)                                                        \
+  const v128_t init0 = (bias) ? wasm_v128_load((bias) + (o0)) : wasm_f32x4_splat(0.0f); \
+  const v128_t init1 = (bias) ? wasm_v128_load((bias) + (o0) + 4) : wasm_f32x4_splat(0.0f); \
+  v128_t c00 = init0, c01 = init1, c10 = init0, c11 = init1;                          \
+  v128_t c20 = init0, c21 = init1, c30 = init0, c31 = init1
+
+/* One input value of each pixel (p0..p3 at offset t) times the filter row wr: 8 multiply-adds. */
+#define TILE4X8_STEP(t, wr)                                                    \
+  do {                                                                         \
+    const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load((wr) + 4);       \
+    v128_t s = wasm_v128_load32_splat(p0 + (t));                               \
+    MADD(c00, s, w0), MADD(c01, s, w1);                                        \
+    s = wasm_v128_load32_splat(p1 + (t));                                      \
+    MADD(c10, s, w0), MADD(c11, s, w1);                                        \
+    s = wasm_v128_load32_splat(p2 + (t));                                      \
+    MADD(c20, s, w0), MADD(c21, s, w1);                                        \
+    s = wasm_v128_load32_splat(p3 + (t));                                      \
+    MADD(c30, s, w0), MADD(c31, s, w1);                                        \
+  } while (0)
+
+/* Stores a 4 x 8 tile at o (rows O apart), the first `valid` pixels only, activated. */
+static inline void store_tile4x8(f32 *o, int O, int valid, int relu, v128_t c00, v128_t c01,
+                                 v128_t c10, v128_t c11, v128_t c20, v128_t c21, v128_t c30,
+                                 v128_t c31) {
+  wasm_v128_store(o, activate(c00, relu)), wasm_v128_store(o + 4, activate(c01, relu));
+  if (valid < 2) return;
+  o += O;
+  wasm_v128_store(o, activate(c10, relu)), wasm_v128_store(o + 4, activate(c11, relu));
+  if (valid < 3) return;
+  o += O;
+  wasm_v128_store(o, activate(c20, relu)), wasm_v128_store(o + 4, activate(c21, relu));
+  if (valid < 4) return;
+  o += O;
+  wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
+}
+
 static void conv_tile4x8(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
                          int n, int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
                          int relu) {
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
-  const v128_t init0 = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
-  const v128_t init1 = bias ? wasm_v128_load(bias + o0 + 4) : wasm_f32x4_splat(0.0f);
-  v128_t c00 = init0, c01 = init1, c10 = init0, c11 = init1;
-  v128_t c20 = init0, c21 = init1, c30 = init0, c31 = init1;
+  TILE4X8_INIT(bias, o0);
   for (int a = 0; a < kh; a++) {
     const int iy = y + a - ph;
     if ((unsigned)iy >= (unsigned)H) continue;
@@ -280,30 +314,11 @@ static void conv_tile4x8(const f32 *x, const f32 *w, const f32 *bias, const f32 
     for (int b = 0; b < kw; b++) {
       const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
       const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
-      for (int c = 0; c < C; c++, wr += O) {
-        const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + 4);
-        v128_t s = wasm_v128_load32_splat(p0 + c);
-        MADD(c00, s, w0), MADD(c01, s, w1);
-        s = wasm_v128_load32_splat(p1 + c);
-        MADD(c10, s, w0), MADD(c11, s, w1);
-        s = wasm_v128_load32_splat(p2 + c);
-        MADD(c20, s, w0), MADD(c21, s, w1);
-        s = wasm_v128_load32_splat(p3 + c);
-        MADD(c30, s, w0), MADD(c31, s, w1);
-      }
+      for (int c = 0; c < C; c++, wr += O) TILE4X8_STEP(c, wr);
     }
   }
-  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
-  wasm_v128_store(o, activate(c00, relu)), wasm_v128_store(o + 4, activate(c01, relu));
-  if (x0 + 1 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c10, relu)), wasm_v128_store(o + 4, activate(c11, relu));
-  if (x0 + 2 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c20, relu)), wasm_v128_store(o + 4, activate(c21, relu));
-  if (x0 + 3 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
+  store_tile4x8(out + (((long)n * H + y) * W + x0) * O + o0, O, W - x0, relu, c00, c01, c10, c11,
+                c20, c21, c30, c31);
 }
 
 static __attribute__((noinline)) void conv_tile4x4(const f32 *x, const f32 *w, const f32 *bias, const f32 *zeros, f32 *out,
@@ -370,37 +385,15 @@ static void conv_tile4x8_padded(const f32 *xp, const f32 *w, const f32 *bias, f3
                                 int y, int x0, int o0, int H, int W, int C, int O, int kh, int kw,
                                 int relu) {
   const int wp = W + kw - 1, hp = H + kh - 1, run = kw * C;
-  const v128_t init0 = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
-  const v128_t init1 = bias ? wasm_v128_load(bias + o0 + 4) : wasm_f32x4_splat(0.0f);
-  v128_t c00 = init0, c01 = init1, c10 = init0, c11 = init1;
-  v128_t c20 = init0, c21 = init1, c30 = init0, c31 = init1;
+  TILE4X8_INIT(bias, o0);
   for (int a = 0; a < kh; a++) {
     const f32 *p0 = xp + (((long)n * hp + y + a) * wp + x0) * C;
     const f32 *p1 = p0 + C, *p2 = p1 + C, *p3 = p2 + C;
     const f32 *wr = w + (long)a * run * O + o0;
-    for (int t = 0; t < run; t++, wr += O) {
-      const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + 4);
-      v128_t s = wasm_v128_load32_splat(p0 + t);
-      MADD(c00, s, w0), MADD(c01, s, w1);
-      s = wasm_v128_load32_splat(p1 + t);
-      MADD(c10, s, w0), MADD(c11, s, w1);
-      s = wasm_v128_load32_splat(p2 + t);
-      MADD(c20, s, w0), MADD(c21, s, w1);
-      s = wasm_v128_load32_splat(p3 + t);
-      MADD(c30, s, w0), MADD(c31, s, w1);
-    }
+    for (int t = 0; t < run; t++, wr += O) TILE4X8_STEP(t, wr);
   }
-  f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
-  wasm_v128_store(o, activate(c00, relu)), wasm_v128_store(o + 4, activate(c01, relu));
-  if (x0 + 1 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c10, relu)), wasm_v128_store(o + 4, activate(c11, relu));
-  if (x0 + 2 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c20, relu)), wasm_v128_store(o + 4, activate(c21, relu));
-  if (x0 + 3 >= W) return;
-  o += O;
-  wasm_v128_store(o, activate(c30, relu)), wasm_v128_store(o + 4, activate(c31, relu));
+  store_tile4x8(out + (((long)n * H + y) * W + x0) * O + o0, O, W - x0, relu, c00, c01, c10, c11,
+                c20, c21, c30, c31);
 }
 
 /*

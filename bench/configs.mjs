@@ -1,0 +1,19 @@
+/**
+ * The benchmark configurations of issues 6 and 7, shared by glow-bench.mjs, compare-checkouts.mjs
+ * and profile-train-step.mjs: a model (createModel's config) and the training and scoring batch.
+ */
+
+const GREY = { kind: 'glow', height: 32, width: 32, channels: 1, levels: 3, seed: 1 };
+
+export const CONFIGS = {
+  small: { model: { ...GREY, stepsPerLevel: 8, hidden: 64 }, train: 64, score: 256 },
+  medium: { model: { ...GREY, stepsPerLevel: 16, hidden: 128 }, train: 64, score: 256 },
+  // The paper's (RGB). wasm32 caps the heap at 4 GiB and autodiff keeps every activation: batch 4
+  // is what trains, and scoring at 256 does not fit either. PyTorch runs at the same batch sizes
+  // for a fair ratio.
+  paper: {
+    model: { ...GREY, channels: 3, stepsPerLevel: 32, hidden: 512 },
+    train: 4,
+    score: 64,
+  },
+};
