@@ -248,7 +248,7 @@ function filterGradByRoute(
   padding: ConvPadding,
   withBias: boolean,
 ): FilterGrads {
-  const cheapPatches = padding === 'same' && simdKernelsAvailable() && x.dtype === 'float32';
+  const cheapPatches = patchesAreCopies(x, padding);
   switch (fastPathsEnabled() ? filterGradRoute(wShape, cheapPatches) : 'transposed conv') {
     case 'matMul':
       return filterGradMatMul(x, dy, wShape, withBias);
@@ -329,6 +329,14 @@ function filterGradMatMul(
   };
 }
 
+/**
+ * Whether patches of `t` come from hierglow's `HierglowPatches` kernel (a copy, 'same' padding,
+ * wasm) rather than from a convolution with a 0/1 filter.
+ */
+function patchesAreCopies(t: tf.Tensor, padding: ConvPadding): boolean {
+  return padding === 'same' && simdKernelsAvailable() && t.dtype === 'float32';
+}
+
 /** `[kh, kw, c, kh·kw·c]` with a 1 at `[a, b, i, (a·kw + b)·c + i]`: a conv with it makes patches. */
 function patchFilter(kh: number, kw: number, c: number): tf.Tensor4D {
   return tf.reshape(tf.eye(kh * kw * c), [kh, kw, c, kh * kw * c]) as tf.Tensor4D;
@@ -349,7 +357,7 @@ function filterGradInputPatches(
   const [kh, kw, inC, outC] = wShape;
   const width = kh * kw * inC;
   let patches: tf.Tensor;
-  if (padding === 'same' && simdKernelsAvailable() && x.dtype === 'float32') {
+  if (patchesAreCopies(x, padding)) {
     patches = patchesKernel(x, kh, kw, { ones: withBias });
   } else if (withBias) {
     const filter = tf.concat([patchFilter(kh, kw, inC), tf.zeros([kh, kw, inC, 1])], 3);
@@ -385,22 +393,21 @@ function filterGradOutputPatches(
 ): FilterGrads {
   const [kh, kw, inC, outC] = wShape;
   const flipped = () => tf.reverse(patchFilter(kh, kw, outC), [0, 1]) as tf.Tensor4D;
-  const q =
-    padding === 'same' && simdKernelsAvailable() && dy.dtype === 'float32'
-      ? patchesKernel(dy, kh, kw, { flip: true })
-      : padding === 'same'
-        ? tf.conv2d(dy, flipped(), 1, 'same')
-        : tf.conv2d(
-            tf.pad(dy, [
-              [0, 0],
-              [kh - 1, kh - 1],
-              [kw - 1, kw - 1],
-              [0, 0],
-            ]),
-            flipped(),
-            1,
-            'valid',
-          );
+  const q = patchesAreCopies(dy, padding)
+    ? patchesKernel(dy, kh, kw, { flip: true })
+    : padding === 'same'
+      ? tf.conv2d(dy, flipped(), 1, 'same')
+      : tf.conv2d(
+          tf.pad(dy, [
+            [0, 0],
+            [kh - 1, kh - 1],
+            [kw - 1, kw - 1],
+            [0, 0],
+          ]),
+          flipped(),
+          1,
+          'valid',
+        );
   const x2 = tf.reshape(x, [-1, inC]) as tf.Tensor2D;
   const q2 = tf.reshape(q, [-1, kh * kw * outC]) as tf.Tensor2D;
   const toFilter = (g: tf.Tensor) =>
