@@ -259,6 +259,21 @@ __attribute__((export_name("narrow_product"))) void narrow_product(const f32 *x,
 #define TAP_PIXEL(j) \
   ((x0 + (j)) < W && (unsigned)(x0 + (j) + b - pw) < (unsigned)W ? row + (x0 + (j) + b - pw) * C : zeros)
 
+/*
+ * Runs the body for every tap (a, b) of output row y whose input row lies inside the image,
+ * with `row` that input row (columns outside it are TAP_PIXEL's concern): the tap loop of every
+ * unpadded convolution tile.
+ */
+#define FOR_EACH_TAP(...)                                \
+  for (int a = 0; a < kh; a++) {                         \
+    const int iy = y + a - ph;                           \
+    if ((unsigned)iy >= (unsigned)H) continue;           \
+    const f32 *row = x + ((long)n * H + iy) * W * C;     \
+    for (int b = 0; b < kw; b++) {                       \
+      __VA_ARGS__                                        \
+    }                                                    \
+  }
+
 static inline v128_t activate(v128_t v, int relu) {
   return relu ? wasm_f32x4_max(v, wasm_f32x4_splat(0.0f)) : v;
 }
@@ -307,16 +322,11 @@ static void conv_tile4x8(const f32 *x, const f32 *w, const f32 *bias, const f32 
                          int relu) {
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
   TILE4X8_INIT(bias, o0);
-  for (int a = 0; a < kh; a++) {
-    const int iy = y + a - ph;
-    if ((unsigned)iy >= (unsigned)H) continue;
-    const f32 *row = x + ((long)n * H + iy) * W * C;
-    for (int b = 0; b < kw; b++) {
-      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
-      const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
-      for (int c = 0; c < C; c++, wr += O) TILE4X8_STEP(c, wr);
-    }
-  }
+  FOR_EACH_TAP(
+    const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+    const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
+    for (int c = 0; c < C; c++, wr += O) TILE4X8_STEP(c, wr);
+  );
   store_tile4x8(out + (((long)n * H + y) * W + x0) * O + o0, O, W - x0, relu, c00, c01, c10, c11,
                 c20, c21, c30, c31);
 }
@@ -331,34 +341,29 @@ static __attribute__((noinline)) void conv_tile4x4(const f32 *x, const f32 *w, c
    * eight sums in flight. Each multiply-add needs a broadcast, so this is the slow tile. */
   v128_t c0 = init, c1 = init, c2 = init, c3 = init, d0 = zero, d1 = zero, d2 = zero, d3 = zero;
   const int c2n = C & ~1;
-  for (int a = 0; a < kh; a++) {
-    const int iy = y + a - ph;
-    if ((unsigned)iy >= (unsigned)H) continue;
-    const f32 *row = x + ((long)n * H + iy) * W * C;
-    for (int b = 0; b < kw; b++) {
-      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
-      const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
-      int c = 0;
-      for (; c < c2n; c += 2, wr += 2 * O) {
-        const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + O);
-        MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
-        MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
-        MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
-        MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
-        MADD(d0, wasm_v128_load32_splat(p0 + c + 1), w1);
-        MADD(d1, wasm_v128_load32_splat(p1 + c + 1), w1);
-        MADD(d2, wasm_v128_load32_splat(p2 + c + 1), w1);
-        MADD(d3, wasm_v128_load32_splat(p3 + c + 1), w1);
-      }
-      if (c < C) {
-        const v128_t w0 = wasm_v128_load(wr);
-        MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
-        MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
-        MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
-        MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
-      }
+  FOR_EACH_TAP(
+    const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+    const f32 *wr = w + (long)(a * kw + b) * C * O + o0;
+    int c = 0;
+    for (; c < c2n; c += 2, wr += 2 * O) {
+      const v128_t w0 = wasm_v128_load(wr), w1 = wasm_v128_load(wr + O);
+      MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
+      MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
+      MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
+      MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
+      MADD(d0, wasm_v128_load32_splat(p0 + c + 1), w1);
+      MADD(d1, wasm_v128_load32_splat(p1 + c + 1), w1);
+      MADD(d2, wasm_v128_load32_splat(p2 + c + 1), w1);
+      MADD(d3, wasm_v128_load32_splat(p3 + c + 1), w1);
     }
-  }
+    if (c < C) {
+      const v128_t w0 = wasm_v128_load(wr);
+      MADD(c0, wasm_v128_load32_splat(p0 + c), w0);
+      MADD(c1, wasm_v128_load32_splat(p1 + c), w0);
+      MADD(c2, wasm_v128_load32_splat(p2 + c), w0);
+      MADD(c3, wasm_v128_load32_splat(p3 + c), w0);
+    }
+  );
   f32 *o = out + (((long)n * H + y) * W + x0) * O + o0;
   wasm_v128_store(o, activate(wasm_f32x4_add(c0, d0), relu));
   if (x0 + 1 < W) wasm_v128_store(o + O, activate(wasm_f32x4_add(c1, d1), relu));
@@ -443,28 +448,23 @@ static __attribute__((noinline)) void conv_tile2x4c(const f32 *x, const f32 *wt,
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
   const v128_t zero = wasm_f32x4_splat(0.0f);
   v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-  for (int a = 0; a < kh; a++) {
-    const int iy = y + a - ph;
-    if ((unsigned)iy >= (unsigned)H) continue;
-    const f32 *row = x + ((long)n * H + iy) * W * C;
-    for (int b = 0; b < kw; b++) {
-      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1);
-      const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
-      const f32 *w1 = nv > 1 ? w0 + C : zeros, *w2 = nv > 2 ? w0 + 2 * C : zeros;
-      const f32 *w3 = nv > 3 ? w0 + 3 * C : zeros;
-      for (int c = 0; c < C; c += 4) {
-        const v128_t x0v = wasm_v128_load(p0 + c), x1v = wasm_v128_load(p1 + c);
-        v128_t f = wasm_v128_load(w0 + c);
-        MADD(a0, x0v, f), MADD(b0, x1v, f);
-        f = wasm_v128_load(w1 + c);
-        MADD(a1, x0v, f), MADD(b1, x1v, f);
-        f = wasm_v128_load(w2 + c);
-        MADD(a2, x0v, f), MADD(b2, x1v, f);
-        f = wasm_v128_load(w3 + c);
-        MADD(a3, x0v, f), MADD(b3, x1v, f);
-      }
+  FOR_EACH_TAP(
+    const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1);
+    const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
+    const f32 *w1 = nv > 1 ? w0 + C : zeros, *w2 = nv > 2 ? w0 + 2 * C : zeros;
+    const f32 *w3 = nv > 3 ? w0 + 3 * C : zeros;
+    for (int c = 0; c < C; c += 4) {
+      const v128_t x0v = wasm_v128_load(p0 + c), x1v = wasm_v128_load(p1 + c);
+      v128_t f = wasm_v128_load(w0 + c);
+      MADD(a0, x0v, f), MADD(b0, x1v, f);
+      f = wasm_v128_load(w1 + c);
+      MADD(a1, x0v, f), MADD(b1, x1v, f);
+      f = wasm_v128_load(w2 + c);
+      MADD(a2, x0v, f), MADD(b2, x1v, f);
+      f = wasm_v128_load(w3 + c);
+      MADD(a3, x0v, f), MADD(b3, x1v, f);
     }
-  }
+  );
   v128_t init = zero;
   if (bias) {
     init = nv == 4 ? wasm_v128_load(bias + o0)
@@ -485,27 +485,22 @@ static __attribute__((noinline)) void conv_tile4x2c(const f32 *x, const f32 *wt,
   const int ph = (kh - 1) / 2, pw = (kw - 1) / 2;
   const v128_t zero = wasm_f32x4_splat(0.0f);
   v128_t a0 = zero, a1 = zero, a2 = zero, a3 = zero, b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-  for (int a = 0; a < kh; a++) {
-    const int iy = y + a - ph;
-    if ((unsigned)iy >= (unsigned)H) continue;
-    const f32 *row = x + ((long)n * H + iy) * W * C;
-    for (int b = 0; b < kw; b++) {
-      const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
-      const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
-      const f32 *w1 = nv > 1 ? w0 + C : zeros;
-      for (int c = 0; c < C; c += 4) {
-        const v128_t f0 = wasm_v128_load(w0 + c), f1 = wasm_v128_load(w1 + c);
-        v128_t v = wasm_v128_load(p0 + c);
-        MADD(a0, v, f0), MADD(b0, v, f1);
-        v = wasm_v128_load(p1 + c);
-        MADD(a1, v, f0), MADD(b1, v, f1);
-        v = wasm_v128_load(p2 + c);
-        MADD(a2, v, f0), MADD(b2, v, f1);
-        v = wasm_v128_load(p3 + c);
-        MADD(a3, v, f0), MADD(b3, v, f1);
-      }
+  FOR_EACH_TAP(
+    const f32 *p0 = TAP_PIXEL(0), *p1 = TAP_PIXEL(1), *p2 = TAP_PIXEL(2), *p3 = TAP_PIXEL(3);
+    const f32 *w0 = wt + ((long)(a * kw + b) * O + o0) * C;
+    const f32 *w1 = nv > 1 ? w0 + C : zeros;
+    for (int c = 0; c < C; c += 4) {
+      const v128_t f0 = wasm_v128_load(w0 + c), f1 = wasm_v128_load(w1 + c);
+      v128_t v = wasm_v128_load(p0 + c);
+      MADD(a0, v, f0), MADD(b0, v, f1);
+      v = wasm_v128_load(p1 + c);
+      MADD(a1, v, f0), MADD(b1, v, f1);
+      v = wasm_v128_load(p2 + c);
+      MADD(a2, v, f0), MADD(b2, v, f1);
+      v = wasm_v128_load(p3 + c);
+      MADD(a3, v, f0), MADD(b3, v, f1);
     }
-  }
+  );
   /* lane_sums(a0, a1, a2, a3) is channel o0 of the 4 pixels, lane_sums(b...) channel o0 + 1. */
   const v128_t s0 = wasm_f32x4_add(lane_sums(a0, a1, a2, a3), wasm_f32x4_splat(bias ? bias[o0] : 0.0f));
   const v128_t s1 = wasm_f32x4_add(lane_sums(b0, b1, b2, b3),
