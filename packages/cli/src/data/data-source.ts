@@ -1,8 +1,10 @@
 import {
   batchIterator,
+  createRng,
   DatasetError,
   type ImageDataset,
   openDataset,
+  randomPermutation,
   subsetDataset,
   type TransformOptions,
   transformShape,
@@ -32,8 +34,20 @@ export interface DataRef {
   flag: string;
   source: string;
   split: string;
-  /** Use only the first `limit` images (quick runs, tests). */
+  /**
+   * Use only `limit` images (quick runs, tests): a random subset drawn with {@link LIMIT_SEED},
+   * never the first ones (files sorted by class would bias them), kept in file order.
+   */
   limit?: number;
+}
+
+/** Seed of the random subset `--limit` takes: fixed, so that runs compare on the same images. */
+export const LIMIT_SEED = 20191120;
+
+/** The indices of a seeded random subset of `limit` of `count` images, in ascending order. */
+export function limitIndices(count: number, limit: number, seed = LIMIT_SEED): Int32Array {
+  const order = randomPermutation(count, createRng(seed));
+  return Int32Array.from(order.subarray(0, limit)).sort();
 }
 
 /**
@@ -54,8 +68,10 @@ export async function openDataRef(ref: DataRef): Promise<ImageDataset> {
     throw new UsageError(`--${ref.flag}: ${ds.description} holds no images`, 1);
   }
   if (ref.limit !== undefined && ref.limit < ds.count) {
-    const indices = Int32Array.from({ length: ref.limit }, (_, i) => i);
-    return subsetDataset(ds, indices, { limit: ref.limit });
+    return subsetDataset(ds, limitIndices(ds.count, ref.limit), {
+      limit: ref.limit,
+      limitSeed: LIMIT_SEED,
+    });
   }
   return ds;
 }

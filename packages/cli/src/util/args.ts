@@ -75,14 +75,21 @@ export function numberFlag(
   values: Record<string, unknown>,
   name: string,
   fallback: number,
-  { min = -Infinity, integer = false }: { min?: number; integer?: boolean } = {},
+  {
+    min = -Infinity,
+    max = Infinity,
+    integer = false,
+  }: { min?: number; max?: number; integer?: boolean } = {},
 ): number {
   const raw = values[name];
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    const range = [min > -Infinity ? `>= ${min}` : '', max < Infinity ? `<= ${max}` : '']
+      .filter(Boolean)
+      .join(' and ');
     throw new UsageError(
-      `--${name} must be ${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` >= ${min}` : ''}, got '${raw}'`,
+      `--${name} must be ${integer ? 'an integer' : 'a number'}${range ? ` ${range}` : ''}, got '${raw}'`,
     );
   }
   return n;
