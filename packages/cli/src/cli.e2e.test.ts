@@ -214,7 +214,7 @@ describe('hierglow (built binary)', () => {
     >[]) {
       expect(Object.keys(perSet)).toEqual(['noise', 'flat']);
       for (const m of Object.values(perSet)) {
-        expect(Object.keys(m)).toEqual(['auroc', 'aupr_in', 'aupr_out', 'fpr95']);
+        expect(Object.keys(m)).toEqual(['auroc', 'auroc_ci95', 'aupr_in', 'aupr_out', 'fpr95']);
         for (const v of Object.values(m)) expect(v >= 0 && v <= 1).toBe(true);
       }
     }

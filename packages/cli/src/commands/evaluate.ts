@@ -82,7 +82,8 @@ export async function evaluateFromFlags(
         .slice(1)
         .map((r) => r.name)
         .join(', ')} with ${models.model.dir}` +
-        (models.general ? ` and general ${models.general.dir}` : ''),
+        (models.general ? ` and general ${models.general.dir}` : '') +
+        (models.background ? ` and background ${models.background.dir}` : ''),
     );
     const metrics = await runEvaluation(settings);
     const p = evaluationPaths(out);
@@ -111,6 +112,8 @@ export const evaluateCommand: Command = {
   help: [
     '  --model CKPT_DIR          in-distribution model: checkpoint or run folder',
     '  --general CKPT_DIR        general model: adds ratio and per-scale ratio scores',
+    "  --background CKPT_DIR     Ren et al.'s background model (train --perturb): adds the",
+    '                            background-ratio score',
     '  --in [NAME=]SOURCE[@SPLIT]   in-distribution set (split default test)',
     '  --ood [NAME=]SOURCE[@SPLIT]  an OOD set; repeat for more (e.g. --ood digits=ood/digits.hgds)',
     '  --out DIR                 metrics.json, summary.md, report.html, scores/<set>.csv, log.txt',

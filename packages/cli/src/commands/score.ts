@@ -27,6 +27,8 @@ export const scoreCommand: Command = {
   help: [
     '  --model CKPT_DIR          checkpoint or run folder (its final/, else checkpoint/)',
     '  --general CKPT_DIR        general model: adds general_* columns, ratio and ratio_lp_k',
+    "  --background CKPT_DIR     Ren et al.'s background model (train --perturb): adds",
+    '                            background_log_p and background_ratio',
     '  --data NAME|PATH          dataset to score (catalogue name or path)',
     '  --split NAME              (default test)',
     '  --limit N                 score only a seeded random subset of N images (the same every run)',
@@ -54,6 +56,7 @@ export const scoreCommand: Command = {
           batchSize,
           label: `score ${ref.name}`,
           signal: io.signal,
+          ...(models.background ? { background: models.background.model } : {}),
         });
         const columns = scoreColumns(outputs);
         const out = stringFlag(values, 'out');

@@ -14,6 +14,8 @@ const COMMON_HELP = [
   '  --data NAME|PATH          catalogue name (fashion-mnist, ...) or dataset path (.hgds, IDX, ...)',
   '  --split NAME              split of --data (default train)',
   '  --limit N                 use only a seeded random subset of N images (the same every run)',
+  "  --perturb μ               Ren et al.'s background model: replace each value by a uniform",
+  '                            8-bit level with probability μ (e.g. 0.2; default 0 = off)',
   '  --augment MODE            auto | translate-flip | translate | none (default auto: spec 2.2,',
   '                            ±10% shifts; flips except for IDX/SVHN data)',
   '  --out RUN_DIR             the run folder (required)',

@@ -19,7 +19,11 @@ function metricsFile(auroc: number, classification?: MetricsFile['classification
     inDistribution: summary('fashion', 3),
     ood: [summary('digits', 4)],
     scores: { raw: 'log p' },
-    metrics: { raw: { digits: { auroc, aupr_in: 0.5, aupr_out: 0.5, fpr95: 0.5 } } },
+    metrics: {
+      raw: {
+        digits: { auroc, auroc_ci95: [auroc, auroc], aupr_in: 0.5, aupr_out: 0.5, fpr95: 0.5 },
+      },
+    },
     rankCorrelation: null,
   };
   if (classification) file.classification = classification;

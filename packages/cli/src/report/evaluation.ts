@@ -140,6 +140,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
         batchSize: s.batchSize,
         label: `score ${ref.name}`,
         signal: s.signal,
+        ...(models.background ? { background: models.background.model } : {}),
       });
       const secs = (performance.now() - started) / 1000;
       s.log(
@@ -168,6 +169,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
   const numDims = models.model.model.numDims;
   const file: MetricsFile = {
     ...metricsHeader(models.model.dir, models.general?.dir ?? null, s.noise),
+    ...(models.background ? { background: models.background.dir } : {}),
     inDistribution: summarise(inSet.ref, inSet.outputs, numDims),
     ood: oodSets.map((o) => summarise(o.ref, o.outputs, numDims)),
     scores: descriptions,
@@ -200,6 +202,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
   for (const [role, loaded] of [
     ['model', models.model],
     ['general', models.general],
+    ['background', models.background],
   ] as const) {
     const h = loaded ? await historyOf(loaded) : null;
     if (h && loaded) histories.push({ name: `${role} ${runName(loaded.dir)}`, history: h });

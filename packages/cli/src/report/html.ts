@@ -51,7 +51,9 @@ function metricTable(m: MetricsFile, key: 'auroc' | 'fpr95' | 'aupr_in' | 'aupr_
   const rows = names.map((s) => {
     const cells = ood.map((o, j) => {
       const v = m.metrics[s]?.[o]?.[key];
-      return `<td${v === best[j] ? ' class="best"' : ''}>${pct(v)}</td>`;
+      const ci = key === 'auroc' ? m.metrics[s]?.[o]?.auroc_ci95 : undefined;
+      const interval = ci ? ` <small>${pct(ci[0])}–${pct(ci[1])}</small>` : '';
+      return `<td${v === best[j] ? ' class="best"' : ''}>${pct(v)}${interval}</td>`;
     });
     return `<tr><td title="${escapeXml(m.scores[s] ?? '')}"><code>${escapeXml(s)}</code></td>${cells.join('')}</tr>`;
   });

@@ -45,6 +45,19 @@ export function metricsMarkdown(m: MetricsFile): string {
     '',
     table('auroc'),
     '',
+    '## AUROC 95 % bootstrap intervals (%)',
+    '',
+    markdownTable(
+      ['score', ...ood],
+      scoreNames.map((s) => [
+        `\`${s}\``,
+        ...ood.map((o) => {
+          const ci = m.metrics[s]?.[o]?.auroc_ci95;
+          return ci ? `${pct(ci[0])}–${pct(ci[1])}` : '–';
+        }),
+      ]),
+    ),
+    '',
     '## FPR at 95 % TPR (%, lower is better)',
     '',
     table('fpr95'),

@@ -25,6 +25,8 @@ export interface NamedScore {
  * - `scale-k`: lp_k of every scale k (finest = 0);
  * - `ratio`: log p_in(x) − log p_gen(x), with a general model (hierarchy of distributions);
  * - `ratio-scale-k`: lp_k,in − lp_k,gen per scale (not evaluated by the reference code);
+ * - `background-ratio`: log p_in(x) − log p_bg(x), Ren et al. 2019's likelihood ratio against a
+ *   background model trained on perturbed in-distribution images (the paper's baseline);
  * - `complexity`: −L(x), minus the PNG bits/dim (Serrà et al.: simple images look typical);
  * - `s-score`: L(x) − bpd(x), i.e. −S(x) of Serrà et al.
  *
@@ -62,6 +64,18 @@ export function anomalyScores(outputs: DatasetOutputs): NamedScore[] {
         });
       });
     }
+  }
+  const bg = outputs.background;
+  if (bg) {
+    scores.push({
+      name: 'background-ratio',
+      description: 'log p_in(x) − log p_bg(x), nats (Ren et al. 2019 background model)',
+      values: likelihoodRatioScore(
+        like,
+        { logP: bg.logP, perScale: bg.perScale, bitsPerDim: bg.bitsPerDim },
+        policy,
+      ),
+    });
   }
   const complexity = outputs.complexity;
   scores.push({

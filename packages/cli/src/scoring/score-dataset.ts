@@ -21,6 +21,8 @@ export interface DatasetOutputs {
   model: ModelOutputs;
   /** The general model, when one is given (ratio scores). */
   general?: ModelOutputs;
+  /** Ren et al.'s background model, when one is given (background-ratio score). */
+  background?: ModelOutputs;
   /** PNG bits/dim of each 8-bit image exactly as the model sees it (Serrà complexity, spec 8). */
   complexity: Float64Array;
   labels?: Int32Array;
@@ -34,6 +36,8 @@ export interface ScoreOptions {
   /** Progress bar label; none when omitted. */
   label?: string;
   signal?: AbortSignal;
+  /** Ren et al.'s background model, scored beside the others. */
+  background?: AnyModel;
 }
 
 function emptyOutputs(count: number, model: AnyModel): ModelOutputs {
@@ -98,6 +102,8 @@ export async function scoreDataset(
     count: n,
   };
   if (general) result.general = emptyOutputs(n, general);
+  const background = options.background;
+  if (background) result.background = emptyOutputs(n, background);
   if (ds.labels) result.labels = ds.labels.slice(0, n);
   const bar = options.label
     ? new ProgressBar({ total: n, label: options.label, unit: 'img' })
@@ -112,6 +118,7 @@ export async function scoreDataset(
     try {
       runModel(model, x, result.model, done);
       if (general && result.general) runModel(general, x, result.general, done);
+      if (background && result.background) runModel(background, x, result.background, done);
     } finally {
       x.dispose();
     }

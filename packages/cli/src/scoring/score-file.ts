@@ -11,7 +11,7 @@ export interface ScoreColumns {
  * The per-example columns of `hierglow score`: `index`, `label` (when the data has labels),
  * `predicted_class` (class-conditional models: argmax_c log p(x|c), −1 if not finite), `log_p` (nats), `bpd`, `lp_0`…`lp_{L−1}` (per-scale, finest first), `final_scale`, then with a
  * general model `general_log_p`, `general_bpd`, `general_lp_k`, `ratio` (= log_p − general_log_p)
- * and `ratio_lp_k`, and last `png_bpd` (Serrà complexity) and `s_score` (bpd − png_bpd, Serrà's
+ * and `ratio_lp_k`, with a background model `background_log_p` and `background_ratio`, and last `png_bpd` (Serrà complexity) and `s_score` (bpd − png_bpd, Serrà's
  * S: higher = more anomalous, their convention).
  */
 export function scoreColumns(o: DatasetOutputs): ScoreColumns {
@@ -45,6 +45,14 @@ export function scoreColumns(o: DatasetOutputs): ScoreColumns {
         );
       }
     }
+  }
+  const bg = o.background;
+  if (bg) {
+    add('background_log_p', bg.logP);
+    add(
+      'background_ratio',
+      m.logP.map((v, i) => v - bg.logP[i]!),
+    );
   }
   add('png_bpd', o.complexity);
   add(

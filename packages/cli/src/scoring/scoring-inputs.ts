@@ -9,6 +9,7 @@ import { UsageError } from '../util/errors.js';
 export const SCORING_OPTIONS = {
   model: { type: 'string' },
   general: { type: 'string' },
+  background: { type: 'string' },
   noise: { type: 'string' },
   'batch-size': { type: 'string' },
   limit: { type: 'string' },
@@ -21,11 +22,16 @@ export const EVAL_NOISE = ['bin-centre', 'uniform', 'none'] as const;
 export interface ScoringModels {
   model: LoadedModel;
   general?: LoadedModel;
+  /** Ren et al.'s background model (trained on perturbed in-distribution images). */
+  background?: LoadedModel;
   shape: ImageShape;
   dispose(): void;
 }
 
-/** Loads `--model` and, when given, `--general`; errors name the flag. */
+/**
+ * Loads `--model` and, when given, `--general` and `--background` (each a denominator of a
+ * likelihood ratio, so it must take the same images); errors name the flag.
+ */
 export async function loadScoringModels(
   values: Record<string, unknown>,
   command: string,
@@ -37,36 +43,42 @@ export async function loadScoringModels(
     );
   }
   const model = await loadModelFlag('model', modelPath);
-  const generalPath = stringFlag(values, 'general');
-  let general: LoadedModel | undefined;
-  if (generalPath) {
+  const loaded: LoadedModel[] = [model];
+  const disposeAll = () => {
+    for (const m of loaded) m.model.dispose();
+  };
+  const loadDenominator = async (flag: 'general' | 'background') => {
+    const path = stringFlag(values, flag);
+    if (!path) return undefined;
+    let other: LoadedModel;
     try {
-      general = await loadModelFlag('general', generalPath);
+      other = await loadModelFlag(flag, path);
     } catch (e) {
-      model.model.dispose();
+      disposeAll();
       throw e;
     }
+    loaded.push(other);
     const a = model.model.inputShape.join('x');
-    const b = general.model.inputShape.join('x');
+    const b = other.model.inputShape.join('x');
     if (a !== b) {
-      model.model.dispose();
-      general.model.dispose();
+      disposeAll();
       throw new UsageError(
-        `--general: ${general.dir} takes ${b} images but --model ${model.dir} takes ${a}; the ratio needs models of the same input`,
+        `--${flag}: ${other.dir} takes ${b} images but --model ${model.dir} takes ${a}; the ratio needs models of the same input`,
         1,
       );
     }
-  }
+    return other;
+  };
+  const general = await loadDenominator('general');
+  const background = await loadDenominator('background');
   const [height, width, channels] = model.model.inputShape as [number, number, number];
   const result: ScoringModels = {
     model,
     shape: { height, width, channels },
-    dispose: () => {
-      model.model.dispose();
-      general?.model.dispose();
-    },
+    dispose: disposeAll,
   };
   if (general) result.general = general;
+  if (background) result.background = background;
   return result;
 }
 

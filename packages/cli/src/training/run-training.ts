@@ -156,10 +156,10 @@ async function runTraining(
     }
     const [height, width, channels] = model.inputShape as [number, number, number];
     const shape = { height, width, channels };
-    const trainTransform = transformFor(data, shape, 'data', {
-      augment: settings.augment,
-      noise: 'uniform',
-    });
+    const trainTransform = {
+      ...transformFor(data, shape, 'data', { augment: settings.augment, noise: 'uniform' }),
+      ...(settings.perturb > 0 ? { perturb: settings.perturb } : {}),
+    };
     const perEpoch = stepsPerEpoch(data.count, settings.batchSize, true);
     if (perEpoch === 0) {
       throw new UsageError(

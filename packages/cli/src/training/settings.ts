@@ -29,6 +29,7 @@ export const COMMON_TRAINING_OPTIONS = {
   split: { type: 'string' },
   limit: { type: 'string' },
   augment: { type: 'string' },
+  perturb: { type: 'string' },
   out: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -106,6 +107,11 @@ export interface TrainingSettings {
   out: string;
   data: DataRef;
   augment: AugmentMode;
+  /**
+   * Ren et al.'s perturbation rate μ for a background model (0: off): each training value is
+   * replaced by a uniform 8-bit level with this probability.
+   */
+  perturb: number;
   /** Held-out data for the per-epoch bits/dim (noisy inputs, as the reference's loop). */
   eval: (DataRef & { batchSize: number }) | null;
   /** Set for `train`. */
@@ -187,6 +193,7 @@ export function resolveTrainingSettings(
     out,
     data,
     augment: choiceFlag(values, 'augment', AUGMENT_MODES, 'auto'),
+    perturb: numberFlag(values, 'perturb', 0, { min: 0, max: 1 }),
     eval: evalRef
       ? {
           ...evalRef,

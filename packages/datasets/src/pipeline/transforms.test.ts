@@ -105,6 +105,26 @@ describe('transformBatch', () => {
     );
   });
 
+  it("perturbs a fraction μ of values to uniform levels (Ren et al.'s background data)", () => {
+    const n = 40000;
+    const b = batchOf(new Array(n).fill(100), 1, 200, 200, 1);
+    const x = transformBatch(b, { noise: 'none', perturb: 0.2 }, createRng(9));
+    const levels = Array.from(x, (v) => Math.round((v + 0.5) * 256));
+    const changed = levels.filter((v) => v !== 100);
+    // A replaced value is 100 again with probability 1/256: μ·255/256 of values change.
+    expect(changed.length / n).toBeCloseTo(0.2 * (255 / 256), 2);
+    const mean = changed.reduce((a, v) => a + v, 0) / changed.length;
+    expect(mean).toBeGreaterThan(120);
+    expect(mean).toBeLessThan(135);
+    expect(Math.min(...changed)).toBe(0);
+    expect(Math.max(...changed)).toBe(255);
+    const off = transformBatch(b, { noise: 'none', perturb: 0 }, createRng(9));
+    expect(new Set(Array.from(off)).size).toBe(1);
+    expect(() => transformBatch(b, { noise: 'none', perturb: 1.5 }, createRng(1))).toThrow(
+      /perturb must be in \[0, 1\]/,
+    );
+  });
+
   it('is reproducible for the same rng seed and differs for another', () => {
     const b = batchOf(ramp(32 * 32 * 3 * 4), 4, 32, 32, 3);
     const opts = specTransform('cifar10', 'train');

@@ -26,6 +26,12 @@ export interface TransformOptions {
   translate?: number;
   /** Random horizontal flip with probability ½ (spec: CIFAR and Tiny, not SVHN or MNIST). */
   hflip?: boolean;
+  /**
+   * Ren et al. 2019's input perturbation for a likelihood-ratio background model: every value is
+   * replaced, with this probability, by a uniformly drawn 8-bit level (after resize, grey,
+   * translation and flip; before scaling and noise). 0 (default) is off.
+   */
+  perturb?: number;
   noise: NoiseMode;
 }
 
@@ -60,6 +66,8 @@ export function transformShape(
   }
   const t = options.translate ?? 0;
   if (!(t >= 0 && t < 1)) throw new InvalidArgumentError(`translate must be in [0, 1), got ${t}`);
+  const mu = options.perturb ?? 0;
+  if (!(mu >= 0 && mu <= 1)) throw new InvalidArgumentError(`perturb must be in [0, 1], got ${mu}`);
   if (!['uniform', 'bin-centre', 'none'].includes(options.noise)) {
     throw new InvalidArgumentError(
       `noise must be 'uniform', 'bin-centre' or 'none', got ${String(options.noise)}`,
@@ -99,6 +107,7 @@ export function transformBatch(
   const augment = maxDx > 0 || maxDy > 0 || Boolean(options.hflip);
   const grey = C === 1 && batch.channels === 3;
   const noise = options.noise;
+  const perturb = options.perturb ?? 0;
   for (let b = 0; b < n; b++) {
     const src = batch.pixels.subarray(b * inBytes, (b + 1) * inBytes);
     const img =
@@ -127,7 +136,8 @@ export function transformBatch(
         const o = base + (y * W + x) * C;
         const s = (sy * W + sx) * C;
         for (let c = 0; c < C; c++) {
-          const v = inside ? values[s + c]! : 0;
+          let v = inside ? values[s + c]! : 0;
+          if (perturb > 0 && rng.uniform() < perturb) v = rng.int(256);
           const u =
             noise === 'uniform' ? rng.uniform() / 256 : noise === 'bin-centre' ? 1 / 512 : 0;
           result[o + c] = v / 256 - 0.5 + u;
