@@ -1,0 +1,417 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import type { DatasetOutputs } from '../scoring/score-dataset.js';
+import {
+  type NamedDataRef,
+  openForScoring,
+  type ScoringModels,
+} from '../scoring/scoring-inputs.js';
+import { numberFlag, type OptionSpec, stringFlag } from '../util/args.js';
+import { isFileSystemError, isUserFacingError, UsageError } from '../util/errors.js';
+import { ProgressBar } from '../util/progress.js';
+import { VERSION } from '../version.js';
+import {
+  bullConnection,
+  checkQueueReachable,
+  parseQueueUrl,
+  type QueueConnection,
+  queueFailure,
+} from './redis-connection.js';
+import { concatOutputs, readShardFile } from './shard-file.js';
+import {
+  type CheckpointIdentity,
+  checkpointDigest,
+  dataIdentity,
+  folderFiles,
+  planShards,
+  queueName,
+  runId,
+  type ScoringRun,
+  SHARD_JOB_FORMAT,
+  type ShardJobData,
+  shardFiles,
+  shardJobId,
+  shardPath,
+} from './shard-job.js';
+
+/** Batches per shard unless `--shard-size` says otherwise. */
+const DEFAULT_BATCHES_PER_SHARD = 8;
+
+/** Flags that send `score` / `evaluate` to a queue of `hierglow worker` processes. */
+export const QUEUE_OPTIONS = {
+  queue: { type: 'string' },
+  'shard-size': { type: 'string' },
+  'shard-dir': { type: 'string' },
+} as const satisfies OptionSpec;
+
+/** `--help` lines of {@link QUEUE_OPTIONS}. */
+export const QUEUE_HELP = [
+  '  --queue redis://HOST:PORT score on `hierglow worker` processes (any number, any machine)',
+  '                            through a BullMQ queue on that Redis; same files and numbers',
+  '  --shard-size N            images per queued job, a multiple of --batch-size',
+  `                            (default ${DEFAULT_BATCHES_PER_SHARD} batches)`,
+  "  --shard-dir DIR           where workers write each shard's scores: storage that every",
+  '                            worker and this command see at the same path',
+];
+
+/** How often the submitter looks at every pending shard, besides the queue's events. */
+const SWEEP_MS = 5000;
+/** Job ids and adds are sent to Redis in groups of this many. */
+const REDIS_CHUNK = 500;
+/**
+ * A shard whose scoring threw is tried this often (on any worker) before the run stops. Input
+ * errors (missing data or model on a worker) are not retried: they would fail again.
+ */
+const SHARD_ATTEMPTS = 3;
+/**
+ * How long a shard reported finished may take to appear on the submitter's side of shared
+ * storage (network filesystems cache lookups) before the run stops with an error.
+ */
+const FILE_VISIBLE_MS = 30_000;
+
+/** A queued scoring run's connection, shard size and shard folder. */
+export interface QueueSettings {
+  conn: QueueConnection;
+  shardSize: number;
+  /** Absolute. */
+  shardDir: string;
+}
+
+/**
+ * The queue flags of `command`, or undefined without `--queue`. Checked before any work: the
+ * URL's form, the shard size (a multiple of the batch size, so that every shard is made of the
+ * batches a whole run scores and the numbers match it bit for bit) and the shard folder.
+ */
+export function queueSettings(
+  values: Record<string, unknown>,
+  command: string,
+  batchSize: number,
+  defaultShardDir: string | undefined,
+): QueueSettings | undefined {
+  const url = stringFlag(values, 'queue');
+  if (url === undefined) {
+    for (const flag of ['shard-size', 'shard-dir']) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --queue`);
+    }
+    return undefined;
+  }
+  const conn = parseQueueUrl(url);
+  const shardSize = numberFlag(values, 'shard-size', DEFAULT_BATCHES_PER_SHARD * batchSize, {
+    min: 1,
+    integer: true,
+  });
+  if (shardSize % batchSize !== 0) {
+    throw new UsageError(
+      `--shard-size ${shardSize} must be a multiple of --batch-size ${batchSize} (shards are whole batches, so the scores equal a local run's bit for bit)`,
+    );
+  }
+  const dir = stringFlag(values, 'shard-dir') ?? defaultShardDir;
+  if (!dir) {
+    throw new UsageError(
+      `${command} --queue needs --out or --shard-dir DIR (a folder every worker can write)`,
+    );
+  }
+  return { conn, shardSize, shardDir: resolve(dir) };
+}
+
+/** What {@link scoreOnQueue} scores. */
+export interface QueuedScoring {
+  queue: QueueSettings;
+  models: ScoringModels;
+  refs: NamedDataRef[];
+  noise: ScoringRun['noise'];
+  batchSize: number;
+  signal: AbortSignal;
+  log(line: string): void;
+}
+
+async function checkpointIdentity(dir: string): Promise<CheckpointIdentity> {
+  return { dir: resolve(dir), digest: await checkpointDigest(dir) };
+}
+
+/**
+ * Describes the run: opens every set as a local run would (same checks, same errors, before
+ * anything is queued), fixes absolute paths, digests of the models and data, and cuts each set
+ * into shards.
+ */
+async function planRun(o: QueuedScoring): Promise<{ run: ScoringRun; jobs: ShardJobData[][] }> {
+  const model = await checkpointIdentity(o.models.model.dir);
+  const general = o.models.general ? await checkpointIdentity(o.models.general.dir) : undefined;
+  const sets = [];
+  for (const ref of o.refs) {
+    const { ds } = await openForScoring(ref, o.models.shape, o.noise);
+    try {
+      const files = await folderFiles(ds);
+      const source = existsSync(ref.source) ? resolve(ref.source) : ref.source;
+      sets.push({ identity: dataIdentity(ds, { ...ref, source }, files), files });
+    } finally {
+      await ds.close();
+    }
+  }
+  const settings = {
+    backend: tf.getBackend(),
+    noise: o.noise,
+    batchSize: o.batchSize,
+    shardSize: o.queue.shardSize,
+    model,
+    shape: o.models.shape,
+    ...(general ? { general } : {}),
+  };
+  const id = runId(
+    settings,
+    sets.map((s) => s.identity),
+  );
+  const run: ScoringRun = { id, hierglow: VERSION, ...settings };
+  const jobs = sets.map(({ identity, files }, setIndex) => {
+    const shards = planShards(identity.count, run.shardSize);
+    return shards.map(({ shard, start, end }) => {
+      const job: ShardJobData = {
+        format: SHARD_JOB_FORMAT,
+        run,
+        set: identity,
+        setIndex,
+        shard,
+        shards: shards.length,
+        start,
+        end,
+        output: shardPath(o.queue.shardDir, id, identity.name, shard),
+      };
+      if (files) job.files = shardFiles(files, start, end);
+      return job;
+    });
+  });
+  return { run, jobs };
+}
+
+const JOB_OPTIONS: JobsOptions = {
+  attempts: SHARD_ATTEMPTS,
+  backoff: { type: 'fixed', delay: 1000 },
+  // The shard file is the record of a finished shard; the job is only the request.
+  removeOnComplete: true,
+  // A failed job keeps its reason for the submitter; submitting again retries it.
+  removeOnFail: false,
+};
+
+async function inChunks<T>(items: T[], each: (chunk: T[]) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += REDIS_CHUNK) await each(items.slice(i, i + REDIS_CHUNK));
+}
+
+/**
+ * Scores `refs` on the queue's workers: one BullMQ job per shard, with ids derived from the run
+ * so that submitting the same command again picks up where the last one stopped (finished
+ * shards are not redone, failed ones are retried). Shows progress over all shards and returns
+ * each set's outputs, merged from the shard files in image order: exactly those of a local run.
+ */
+export async function scoreOnQueue(o: QueuedScoring): Promise<Map<string, DatasetOutputs>> {
+  const { conn } = o.queue;
+  const { run, jobs } = await planRun(o);
+  await checkQueueReachable(conn);
+  const name = queueName(run.backend);
+  const all = jobs.flat();
+  const pending = new Map<string, ShardJobData>();
+  for (const job of all) {
+    if (!existsSync(job.output)) pending.set(shardJobId(run.id, job.setIndex, job.shard), job);
+  }
+  o.log(
+    `queued run ${run.id} on ${name} at ${conn.display}: ${all.length} shards of up to ${run.shardSize} images, ${all.length - pending.size} already done; shards in ${o.queue.shardDir}`,
+  );
+  if (pending.size > 0) await waitForShards(o, run, name, pending, all);
+  const merged = new Map<string, DatasetOutputs>();
+  for (const setJobs of jobs) {
+    const set = setJobs[0]!.set;
+    const parts: DatasetOutputs[] = [];
+    for (const job of setJobs) {
+      const key = {
+        runId: run.id,
+        set: set.name,
+        shard: job.shard,
+        start: job.start,
+        end: job.end,
+      };
+      parts.push(await readShardFile(job.output, key));
+    }
+    const outputs = concatOutputs(parts, `${o.queue.shardDir}/${run.id}/${set.name}`);
+    if (outputs.count !== set.count) {
+      throw new UsageError(
+        `${set.name}: the shards hold ${outputs.count} images, the set ${set.count}`,
+        1,
+      );
+    }
+    merged.set(set.name, outputs);
+  }
+  o.log(`merged ${all.length} shards of run ${run.id}`);
+  return merged;
+}
+
+/** Queues the pending shards (unless queued already) and waits until each one's file exists. */
+async function waitForShards(
+  o: QueuedScoring,
+  run: ScoringRun,
+  name: string,
+  pending: Map<string, ShardJobData>,
+  all: ShardJobData[],
+): Promise<void> {
+  const { conn } = o.queue;
+  const queue = new Queue<ShardJobData>(name, { connection: bullConnection(conn) });
+  const events = new QueueEvents(name, { connection: bullConnection(conn) });
+  const redisErrors: Error[] = [];
+  queue.on('error', (e) => redisErrors.push(e));
+  events.on('error', (e) => redisErrors.push(e));
+  const total = all.reduce((s, j) => s + j.end - j.start, 0);
+  let doneImages = total - [...pending.values()].reduce((s, j) => s + j.end - j.start, 0);
+  const bar = new ProgressBar({ total, label: `run ${run.id}`, unit: 'img' });
+  const finish = (id: string) => {
+    const job = pending.get(id)!;
+    pending.delete(id);
+    doneImages += job.end - job.start;
+    bar.update(doneImages, `${all.length - pending.size}/${all.length} shards`);
+  };
+  try {
+    await events.waitUntilReady();
+    const { added, retried } = await submitPending(queue, pending, finish);
+    o.log(
+      `${added} shards queued now, ${retried} failed ones retried, ${pending.size - added - retried} queued before`,
+    );
+    const completedAt = new Map<string, number>();
+    let wake: () => void = () => {};
+    /** Jobs the queue reported on since the last check: true when they completed. */
+    const touched = new Map<string, boolean>();
+    events.on('completed', ({ jobId }) => {
+      if (!pending.has(jobId)) return;
+      touched.set(jobId, true);
+      wake();
+    });
+    events.on('failed', ({ jobId }) => {
+      if (!pending.has(jobId)) return;
+      touched.set(jobId, false);
+      wake();
+    });
+    let warnedNoWorker = false;
+    let sweep = true;
+    while (pending.size > 0) {
+      if (sweep && !warnedNoWorker && (await queue.getWorkersCount()) === 0) {
+        warnedNoWorker = true;
+        o.log(
+          `no worker listens on ${name} yet; start some with: hierglow worker --queue ${conn.display} --backend ${run.backend}`,
+        );
+      }
+      const ids = sweep ? [...pending.keys()] : [...touched.keys()];
+      const reported = new Map(touched);
+      touched.clear();
+      await checkShards(queue, pending, ids, reported, completedAt, finish);
+      if (pending.size === 0) break;
+      sweep = await new Promise<boolean>((resolveWait) => {
+        const timer = setTimeout(() => resolveWait(true), SWEEP_MS);
+        const onAbort = () => resolveWait(false);
+        o.signal.addEventListener('abort', onAbort, { once: true });
+        wake = () => {
+          clearTimeout(timer);
+          o.signal.removeEventListener('abort', onAbort);
+          resolveWait(false);
+        };
+        if (touched.size > 0) wake();
+      });
+      if (o.signal.aborted) {
+        throw new UsageError(
+          `interrupted with ${all.length - pending.size} of ${all.length} shards done; queued shards go on on the workers, and the same command picks up the results`,
+          130,
+        );
+      }
+    }
+    bar.finish();
+  } catch (e) {
+    if (isUserFacingError(e) || isFileSystemError(e)) throw e;
+    throw queueFailure(conn, redisErrors[0] ?? e);
+  } finally {
+    await Promise.allSettled([events.close(), queue.close()]);
+  }
+}
+
+/** Adds the jobs of pending shards that the queue does not hold, and retries failed ones. */
+async function submitPending(
+  queue: Queue<ShardJobData>,
+  pending: Map<string, ShardJobData>,
+  finish: (id: string) => void,
+): Promise<{ added: number; retried: number }> {
+  const toAdd: string[] = [];
+  let retried = 0;
+  await inChunks([...pending.keys()], async (ids) => {
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+    for (const [i, id] of ids.entries()) {
+      const state = states[i];
+      if (state === 'failed') {
+        await (await queue.getJob(id))?.retry('failed');
+        retried++;
+      } else if (state === 'completed' || state === 'unknown') {
+        // A completed job whose file is gone (deleted, or the job was kept): score it again.
+        if (state === 'completed') await queue.remove(id);
+        if (existsSync(pending.get(id)!.output)) finish(id);
+        else toAdd.push(id);
+      }
+    }
+  });
+  await inChunks(toAdd, async (ids) => {
+    await queue.addBulk(
+      ids.map((jobId) => ({
+        name: 'score-shard',
+        data: pending.get(jobId)!,
+        opts: { ...JOB_OPTIONS, jobId },
+      })),
+    );
+  });
+  return { added: toAdd.length, retried };
+}
+
+/**
+ * Looks at pending shards: a shard whose file exists is done; a job that failed for good stops
+ * the run with its reason; a job that vanished without a file (Redis lost it) is queued again.
+ */
+async function checkShards(
+  queue: Queue<ShardJobData>,
+  pending: Map<string, ShardJobData>,
+  ids: string[],
+  reported: Map<string, boolean>,
+  completedAt: Map<string, number>,
+  finish: (id: string) => void,
+): Promise<void> {
+  const lost: string[] = [];
+  await inChunks(ids, async (chunk) => {
+    const open = chunk.filter((id) => pending.has(id) && !existsSync(pending.get(id)!.output));
+    for (const id of chunk) if (pending.has(id) && !open.includes(id)) finish(id);
+    const states = await Promise.all(open.map((id) => queue.getJobState(id)));
+    for (const [i, id] of open.entries()) {
+      const job = pending.get(id)!;
+      const where = `${job.set.name} shard ${job.shard + 1}/${job.shards} (images ${job.start}-${job.end})`;
+      if (states[i] === 'failed') {
+        const failed = await queue.getJob(id);
+        throw new UsageError(
+          `${where} failed on a worker: ${failed?.failedReason ?? 'no reason recorded'} (fix it and submit again: finished shards are kept)`,
+          1,
+        );
+      }
+      if (reported.get(id) === true || states[i] === 'completed') {
+        const since = completedAt.get(id) ?? Date.now();
+        completedAt.set(id, since);
+        if (Date.now() - since > FILE_VISIBLE_MS) {
+          throw new UsageError(
+            `${where}: a worker finished it but ${job.output} is not there; --shard-dir must be storage shared by every worker and this machine, at the same path`,
+            1,
+          );
+        }
+      } else if (states[i] === 'unknown' && !completedAt.has(id) && !existsSync(job.output)) {
+        lost.push(id);
+      }
+    }
+  });
+  await inChunks(lost, async (chunk) => {
+    await queue.addBulk(
+      chunk.map((jobId) => ({
+        name: 'score-shard',
+        data: pending.get(jobId)!,
+        opts: { ...JOB_OPTIONS, jobId },
+      })),
+    );
+  });
+}
