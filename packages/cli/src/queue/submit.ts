@@ -261,12 +261,16 @@ async function waitForShards(
   events.on('error', (e) => redisErrors.push(e));
   const total = all.reduce((s, j) => s + j.end - j.start, 0);
   let doneImages = total - [...pending.values()].reduce((s, j) => s + j.end - j.start, 0);
+  const doneBefore = doneImages;
+  const started = performance.now();
   const bar = new ProgressBar({ total, label: `run ${run.id}`, unit: 'img' });
   const finish = (id: string) => {
     const job = pending.get(id)!;
     pending.delete(id);
     doneImages += job.end - job.start;
-    bar.update(doneImages, `${all.length - pending.size}/${all.length} shards`);
+    // The rate counts only images scored during this submit, not shards done before it.
+    const rate = (doneImages - doneBefore) / ((performance.now() - started) / 1000);
+    bar.update(doneImages, `${all.length - pending.size}/${all.length} shards`, rate);
   };
   try {
     await events.waitUntilReady();
