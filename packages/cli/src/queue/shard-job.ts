@@ -164,10 +164,18 @@ export function shardFiles(files: string[], start: number, end: number): ShardFi
   };
 }
 
-/** What makes one run differ from another; its digest is the run id. */
-export function runId(run: Omit<ScoringRun, 'id' | 'hierglow'>, sets: DataIdentity[]): string {
+/**
+ * What makes one run differ from another, its shard folder included (the same command writes to
+ * the same place); its digest is the run id.
+ */
+export function runId(
+  run: Omit<ScoringRun, 'id' | 'hierglow'>,
+  sets: DataIdentity[],
+  shardDir: string,
+): string {
   const key = {
     hierglow: VERSION,
+    shardDir,
     backend: run.backend,
     noise: run.noise,
     batchSize: run.batchSize,

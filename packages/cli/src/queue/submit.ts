@@ -162,6 +162,7 @@ async function planRun(o: QueuedScoring): Promise<{ run: ScoringRun; jobs: Shard
   const id = runId(
     settings,
     sets.map((s) => s.identity),
+    o.queue.shardDir,
   );
   const run: ScoringRun = { id, hierglow: VERSION, ...settings };
   const jobs = sets.map(({ identity, files }, setIndex) => {
