@@ -4,6 +4,7 @@ import type { ImageDataset, TransformOptions } from '@hierglow/datasets';
 import * as tf from '@tensorflow/tfjs-core';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { CommandIO } from '../command.js';
+import type { DataRef } from '../data/data-source.js';
 import { type LoadedModel, loadModelFlag } from '../model/checkpoint-ref.js';
 import { scoreDataset } from '../scoring/score-dataset.js';
 import { openForScoring } from '../scoring/scoring-inputs.js';
@@ -104,8 +105,8 @@ export class ShardScorer {
     const key = JSON.stringify([set.source, set.split, set.limit, run.noise, run.shape]);
     let open = this.sets.get(key);
     if (!open) {
-      const ref = { flag: set.flag, source: set.source, split: set.split };
-      if (set.limit !== undefined) Object.assign(ref, { limit: set.limit });
+      const ref: DataRef = { flag: set.flag, source: set.source, split: set.split };
+      if (set.limit !== undefined) ref.limit = set.limit;
       const { ds, transform } = await openForScoring(ref, run.shape, run.noise);
       const files = await folderFiles(ds);
       open = { ds, transform, files, identity: dataIdentity(ds, set, files) };

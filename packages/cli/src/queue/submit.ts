@@ -207,8 +207,8 @@ async function inChunks<T>(items: T[], each: (chunk: T[]) => Promise<void>): Pro
  */
 export async function scoreOnQueue(o: QueuedScoring): Promise<Map<string, DatasetOutputs>> {
   const { conn } = o.queue;
-  const { run, jobs } = await planRun(o);
   await checkQueueReachable(conn);
+  const { run, jobs } = await planRun(o);
   const name = queueName(run.backend);
   const all = jobs.flat();
   const pending = new Map<string, ShardJobData>();
@@ -273,26 +273,24 @@ async function waitForShards(
     const rate = (doneImages - doneBefore) / ((performance.now() - started) / 1000);
     bar.update(doneImages, `${all.length - pending.size}/${all.length} shards`, rate);
   };
+  let wake: () => void = () => {};
+  /** Jobs the queue reported on since the last check: true when they completed. */
+  const touched = new Map<string, boolean>();
+  events.on('completed', ({ jobId }) => {
+    if (!pending.has(jobId)) return;
+    touched.set(jobId, true);
+    wake();
+  });
+  events.on('failed', ({ jobId }) => {
+    if (!pending.has(jobId)) return;
+    touched.set(jobId, false);
+    wake();
+  });
+  const completedAt = new Map<string, number>();
   try {
     await events.waitUntilReady();
-    const { added, retried } = await submitPending(queue, pending, finish);
-    o.log(
-      `${added} shards queued now, ${retried} failed ones retried, ${pending.size - added - retried} queued before`,
-    );
-    const completedAt = new Map<string, number>();
-    let wake: () => void = () => {};
-    /** Jobs the queue reported on since the last check: true when they completed. */
-    const touched = new Map<string, boolean>();
-    events.on('completed', ({ jobId }) => {
-      if (!pending.has(jobId)) return;
-      touched.set(jobId, true);
-      wake();
-    });
-    events.on('failed', ({ jobId }) => {
-      if (!pending.has(jobId)) return;
-      touched.set(jobId, false);
-      wake();
-    });
+    const { added, retried, waiting } = await submitPending(queue, pending, finish);
+    o.log(`${added} shards queued now, ${retried} failed ones retried, ${waiting} queued before`);
     let warnedNoWorker = false;
     let sweep = true;
     while (pending.size > 0) {
@@ -339,9 +337,10 @@ async function submitPending(
   queue: Queue<ShardJobData>,
   pending: Map<string, ShardJobData>,
   finish: (id: string) => void,
-): Promise<{ added: number; retried: number }> {
+): Promise<{ added: number; retried: number; waiting: number }> {
   const toAdd: string[] = [];
   let retried = 0;
+  let waiting = 0;
   await inChunks([...pending.keys()], async (ids) => {
     const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
     for (const [i, id] of ids.entries()) {
@@ -354,6 +353,8 @@ async function submitPending(
         if (state === 'completed') await queue.remove(id);
         if (existsSync(pending.get(id)!.output)) finish(id);
         else toAdd.push(id);
+      } else {
+        waiting++; // queued or being scored since an earlier submit
       }
     }
   });
@@ -366,7 +367,7 @@ async function submitPending(
       })),
     );
   });
-  return { added: toAdd.length, retried };
+  return { added: toAdd.length, retried, waiting };
 }
 
 /**
