@@ -1,5 +1,5 @@
 import type { Command, CommandIO } from '../command.js';
-import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings, scoreOnQueue } from '../queue/submit.js';
+import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
 import { type EvaluationSettings, evaluationPaths, runEvaluation } from '../report/evaluation.js';
 import { markdownTable } from '../report/markdown.js';
 import type { MetricsFile } from '../report/metrics.js';
@@ -87,16 +87,10 @@ export async function evaluateFromFlags(
         (models.general ? ` and general ${models.general.dir}` : ''),
     );
     if (queue) {
-      const log = settings.log;
-      settings.scored = await scoreOnQueue({
-        queue,
-        models,
-        refs,
-        noise,
-        batchSize,
-        signal: io.signal,
-        log,
-      });
+      // BullMQ loads only for queued work, not on every hierglow command.
+      const { scoreOnQueue } = await import('../queue/submit.js');
+      const { signal, log } = settings;
+      settings.scored = await scoreOnQueue({ queue, models, refs, noise, batchSize, signal, log });
     }
     const metrics = await runEvaluation(settings);
     const p = evaluationPaths(out);

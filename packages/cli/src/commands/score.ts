@@ -1,5 +1,5 @@
 import type { Command } from '../command.js';
-import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings, scoreOnQueue } from '../queue/submit.js';
+import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
 import { type DatasetOutputs, scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, scoresToCsv, writeScores } from '../scoring/score-file.js';
 import {
@@ -55,6 +55,8 @@ export const scoreCommand: Command = {
     try {
       let outputs: DatasetOutputs;
       if (queue) {
+        // BullMQ loads only for queued work, not on every hierglow command.
+        const { scoreOnQueue } = await import('../queue/submit.js');
         const scored = await scoreOnQueue({
           queue,
           models,

@@ -1,6 +1,5 @@
 import type { Command } from '../command.js';
-import { parseQueueUrl } from '../queue/redis-connection.js';
-import { runShardWorker } from '../queue/shard-worker.js';
+import { parseQueueUrl } from '../queue/queue-settings.js';
 import { numberFlag, requiredStringFlag } from '../util/args.js';
 
 /** `hierglow worker`: scores the shards that `score` / `evaluate --queue` put on a queue. */
@@ -27,6 +26,8 @@ export const workerCommand: Command = {
   ],
   async run({ values }, io) {
     const url = requiredStringFlag(values, 'queue', 'worker', 'redis://HOST:PORT');
+    // BullMQ loads only for queue work, not on every hierglow command.
+    const { runShardWorker } = await import('../queue/shard-worker.js');
     return runShardWorker(
       {
         conn: parseQueueUrl(url),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatasetOutputs } from '../scoring/score-dataset.js';
-import { parseQueueUrl } from './redis-connection.js';
+import { parseQueueUrl } from './queue-settings.js';
 import { concatOutputs, readShardFile, writeShardFile } from './shard-file.js';
 import { planShards, shardFiles } from './shard-job.js';
 

@@ -1,13 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { UsageError } from '../util/errors.js';
-
-/** Where the job queue lives: a Redis server named by `--queue redis://HOST:PORT[/DB]`. */
-export interface QueueConnection {
-  /** The URL with any password masked, for messages. */
-  display: string;
-  /** ioredis options for the server (host, port, db, credentials, TLS for `rediss:`). */
-  options: RedisOptions;
-}
+import type { QueueConnection } from './queue-settings.js';
 
 /** Oldest Redis that BullMQ supports. */
 const MIN_REDIS_MAJOR = 5;
@@ -18,31 +11,6 @@ const CONNECT_TIMEOUT_MS = 3000;
  * 3 s): about a minute of outage is ridden out, then the command stops with one line.
  */
 const RECONNECT_ATTEMPTS = 20;
-
-/** Parses `--queue`: `redis://[USER:PASSWORD@]HOST[:PORT][/DB]` or `rediss://...` (TLS). */
-export function parseQueueUrl(value: string): QueueConnection {
-  const bad = (why: string) =>
-    new UsageError(`--queue must be a Redis URL like redis://HOST:6379 (${why}), got '${value}'`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw bad('not a URL');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw bad('scheme redis or rediss');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!host) throw bad('no host');
-  const dbText = url.pathname.replace(/^\//, '');
-  const db = dbText === '' ? 0 : Number(dbText);
-  if (!Number.isInteger(db) || db < 0) throw bad(`database '${dbText}' is not a number`);
-  const options: RedisOptions = { host, port: url.port ? Number(url.port) : 6379, db };
-  if (url.username) options.username = decodeURIComponent(url.username);
-  if (url.password) options.password = decodeURIComponent(url.password);
-  if (url.protocol === 'rediss:') options.tls = {};
-  const shown = new URL(url.href);
-  if (shown.password) shown.password = '***';
-  return { display: shown.href.replace(/\/$/, ''), options };
-}
 
 /**
  * Connects once, without retrying, and checks the server is a Redis BullMQ can use; otherwise

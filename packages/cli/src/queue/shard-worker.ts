@@ -9,12 +9,8 @@ import { type LoadedModel, loadModelFlag } from '../model/checkpoint-ref.js';
 import { scoreDataset } from '../scoring/score-dataset.js';
 import { openForScoring } from '../scoring/scoring-inputs.js';
 import { isFileSystemError, isUserFacingError, UsageError } from '../util/errors.js';
-import {
-  bullConnection,
-  checkQueueReachable,
-  type QueueConnection,
-  queueFailure,
-} from './redis-connection.js';
+import type { QueueConnection } from './queue-settings.js';
+import { bullConnection, checkQueueReachable, queueFailure } from './redis-connection.js';
 import { writeShardFile } from './shard-file.js';
 import {
   type CheckpointIdentity,

@@ -8,17 +8,11 @@ import {
   openForScoring,
   type ScoringModels,
 } from '../scoring/scoring-inputs.js';
-import { numberFlag, type OptionSpec, stringFlag } from '../util/args.js';
 import { isFileSystemError, isUserFacingError, UsageError } from '../util/errors.js';
 import { ProgressBar } from '../util/progress.js';
 import { VERSION } from '../version.js';
-import {
-  bullConnection,
-  checkQueueReachable,
-  parseQueueUrl,
-  type QueueConnection,
-  queueFailure,
-} from './redis-connection.js';
+import type { QueueSettings } from './queue-settings.js';
+import { bullConnection, checkQueueReachable, queueFailure } from './redis-connection.js';
 import { concatOutputs, readShardFile } from './shard-file.js';
 import {
   type CheckpointIdentity,
@@ -36,26 +30,6 @@ import {
   shardPath,
 } from './shard-job.js';
 
-/** Batches per shard unless `--shard-size` says otherwise. */
-const DEFAULT_BATCHES_PER_SHARD = 8;
-
-/** Flags that send `score` / `evaluate` to a queue of `hierglow worker` processes. */
-export const QUEUE_OPTIONS = {
-  queue: { type: 'string' },
-  'shard-size': { type: 'string' },
-  'shard-dir': { type: 'string' },
-} as const satisfies OptionSpec;
-
-/** `--help` lines of {@link QUEUE_OPTIONS}. */
-export const QUEUE_HELP = [
-  '  --queue redis://HOST:PORT score on `hierglow worker` processes (any number, any machine)',
-  '                            through a BullMQ queue on that Redis; same files and numbers',
-  '  --shard-size N            images per queued job, a multiple of --batch-size',
-  `                            (default ${DEFAULT_BATCHES_PER_SHARD} batches)`,
-  "  --shard-dir DIR           where workers write each shard's scores: storage that every",
-  '                            worker and this command see at the same path',
-];
-
 /** How often the submitter looks at every pending shard, besides the queue's events. */
 const SWEEP_MS = 5000;
 /** Job ids and adds are sent to Redis in groups of this many. */
@@ -70,51 +44,6 @@ const SHARD_ATTEMPTS = 3;
  * storage (network filesystems cache lookups) before the run stops with an error.
  */
 const FILE_VISIBLE_MS = 30_000;
-
-/** A queued scoring run's connection, shard size and shard folder. */
-export interface QueueSettings {
-  conn: QueueConnection;
-  shardSize: number;
-  /** Absolute. */
-  shardDir: string;
-}
-
-/**
- * The queue flags of `command`, or undefined without `--queue`. Checked before any work: the
- * URL's form, the shard size (a multiple of the batch size, so that every shard is made of the
- * batches a whole run scores and the numbers match it bit for bit) and the shard folder.
- */
-export function queueSettings(
-  values: Record<string, unknown>,
-  command: string,
-  batchSize: number,
-  defaultShardDir: string | undefined,
-): QueueSettings | undefined {
-  const url = stringFlag(values, 'queue');
-  if (url === undefined) {
-    for (const flag of ['shard-size', 'shard-dir']) {
-      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --queue`);
-    }
-    return undefined;
-  }
-  const conn = parseQueueUrl(url);
-  const shardSize = numberFlag(values, 'shard-size', DEFAULT_BATCHES_PER_SHARD * batchSize, {
-    min: 1,
-    integer: true,
-  });
-  if (shardSize % batchSize !== 0) {
-    throw new UsageError(
-      `--shard-size ${shardSize} must be a multiple of --batch-size ${batchSize} (shards are whole batches, so the scores equal a local run's bit for bit)`,
-    );
-  }
-  const dir = stringFlag(values, 'shard-dir') ?? defaultShardDir;
-  if (!dir) {
-    throw new UsageError(
-      `${command} --queue needs --out or --shard-dir DIR (a folder every worker can write)`,
-    );
-  }
-  return { conn, shardSize, shardDir: resolve(dir) };
-}
 
 /** What {@link scoreOnQueue} scores. */
 export interface QueuedScoring {
