@@ -108,18 +108,32 @@ export class ShardScorer {
       open = { ds, transform, files, identity: dataIdentity(ds, set, files) };
     }
     await touch(this.sets, key, open, CACHED_DATASETS, (s) => s.ds.close());
-    const mine = JSON.stringify({ ...open.identity, name: '', flag: '' });
-    if (mine !== JSON.stringify({ ...set, name: '', flag: '' })) {
+    // A folder's files are checked shard by shard below: only the shards whose files changed fail.
+    const differ = (['count', 'height', 'width', 'channels', 'labels'] as const).filter(
+      (field) => open.identity[field] !== set[field],
+    );
+    if (differ.length > 0) {
       throw new UsageError(
-        `--${set.flag}: ${set.source} (${set.split}) on this worker is not the submitter's data (count, size, labels or file list differ)`,
+        `--${set.flag}: ${set.source} (${set.split}) on this worker is not the submitter's data: ${differ.map((f) => `${f} ${open.identity[f]} here, ${set[f]} at submit`).join('; ')}`,
+        1,
+      );
+    }
+    if (Boolean(job.files) !== Boolean(open.files)) {
+      throw new UsageError(
+        `--${set.flag}: ${set.source} is ${open.files ? '' : 'not '}a folder of images on this worker, unlike at submit`,
         1,
       );
     }
     if (job.files && open.files) {
       const here = shardFiles(open.files, job.start, job.end);
       if (here.digest !== job.files.digest) {
+        const { first, last } = job.files;
+        const which =
+          here.first === first && here.last === last
+            ? `the files from ${first} to ${last} are not those seen at submit`
+            : `they were ${first} .. ${last} at submit, ${here.first} .. ${here.last} here`;
         throw new UsageError(
-          `--${set.flag}: the files of images ${job.start}-${job.end} of ${set.source} changed since the run was submitted (expected ${job.files.first} .. ${job.files.last}, found ${here.first} .. ${here.last})`,
+          `--${set.flag}: images ${job.start}-${job.end} of ${set.source} changed since the run was submitted: ${which}`,
           1,
         );
       }

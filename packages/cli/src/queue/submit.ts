@@ -120,8 +120,8 @@ const JOB_OPTIONS: JobsOptions = {
   backoff: { type: 'fixed', delay: 1000 },
   // The shard file is the record of a finished shard; the job is only the request.
   removeOnComplete: true,
-  // A failed job keeps its reason for the submitter; submitting again retries it.
-  removeOnFail: false,
+  // A failed job keeps its reason for the submitter (a week); submitting again retries it.
+  removeOnFail: { age: 7 * 24 * 3600 },
 };
 
 async function inChunks<T>(items: T[], each: (chunk: T[]) => Promise<void>): Promise<void> {
