@@ -4,9 +4,10 @@
  * local run; submitting again resumes; bad input fails in one line before anything is queued.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodePng } from '@hierglow/anomaly-metrics';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -257,7 +258,7 @@ describe.skipIf(!HAS_REDIS)('queued scoring on BullMQ (real redis-server)', () =
     ).toBe(true);
   });
 
-  it('resumes: submitting again rescoring only missing shards; score --queue matches too', async () => {
+  it('resumes, rescoring only missing shards; score --queue matches on a file and a folder', async () => {
     const shardDir = join(dir, 'eval-queued', 'shards');
     const [run] = await readdir(shardDir);
     await rm(join(shardDir, run!, 'noise', '000002.json'));
@@ -313,6 +314,29 @@ describe.skipIf(!HAS_REDIS)('queued scoring on BullMQ (real redis-server)', () =
       ),
     ).toBe(0);
     expect(existsSync(join(dir, 'queued.csv.shards'))).toBe(true);
+
+    // A folder of images: shards are lists of its files (labels from the subfolders).
+    for (let i = 0; i < 21; i++) {
+      const pixels = Uint8Array.from({ length: 256 }, (_, j) => (i * 37 + j * 11) % 256);
+      const sub = join(dir, 'folder', i % 2 ? 'a' : 'b');
+      await mkdir(sub, { recursive: true });
+      await writeFile(
+        join(sub, `img${String(i).padStart(3, '0')}.png`),
+        encodePng(pixels, { height: 16, width: 16, channels: 1 }),
+      );
+    }
+    const folderArgs = ['score', '--model', 'run', '--data', 'folder', '--batch-size', '4', ...CPU];
+    const folderLocal = await runCli([...folderArgs, '--out', 'folder-local.csv'], dir);
+    expect(folderLocal.code, folderLocal.stderr).toBe(0);
+    const folderQueued = await runCli(
+      [...folderArgs, '--out', 'folder-queued.csv', '--shard-size', '8', '--queue', redis.url],
+      dir,
+    );
+    expect(folderQueued.code, folderQueued.stderr).toBe(0);
+    expect(folderQueued.stderr).toMatch(/3 shards of up to 8 images/);
+    const folderCsv = await readFile(join(dir, 'folder-queued.csv'), 'utf8');
+    expect(folderCsv.trim().split('\n')).toHaveLength(22);
+    expect(folderCsv).toBe(await readFile(join(dir, 'folder-local.csv'), 'utf8'));
 
     for (const w of workers.slice(1)) w.child.kill('SIGTERM');
     for (const w of workers.slice(1)) expect((await w.done).code).toBe(0);
