@@ -8,7 +8,7 @@ const MIN_REDIS_MAJOR = 5;
 const CONNECT_TIMEOUT_MS = 3000;
 /**
  * Reconnection attempts of a running submitter or worker after it lost Redis (the delay grows to
- * 3 s): about a minute of outage is ridden out, then the command stops with one line.
+ * 3 s): an outage of about 45 s is ridden out, then the command stops with one line.
  */
 const RECONNECT_ATTEMPTS = 20;
 
