@@ -235,15 +235,16 @@ async function waitForShards(
       await checkShards(queue, pending, ids, reported, completedAt, finish);
       if (pending.size === 0) break;
       sweep = await new Promise<boolean>((resolveWait) => {
-        const timer = setTimeout(() => resolveWait(true), SWEEP_MS);
-        const onAbort = () => resolveWait(false);
-        o.signal.addEventListener('abort', onAbort, { once: true });
-        wake = () => {
+        const end = (timedOut: boolean) => {
           clearTimeout(timer);
           o.signal.removeEventListener('abort', onAbort);
-          resolveWait(false);
+          resolveWait(timedOut);
         };
-        if (touched.size > 0) wake();
+        const timer = setTimeout(() => end(true), SWEEP_MS);
+        const onAbort = () => end(false);
+        o.signal.addEventListener('abort', onAbort, { once: true });
+        wake = () => end(false);
+        if (touched.size > 0 || o.signal.aborted) wake();
       });
       if (o.signal.aborted) {
         throw new UsageError(
@@ -275,7 +276,11 @@ async function submitPending(
     for (const [i, id] of ids.entries()) {
       const state = states[i];
       if (state === 'failed') {
-        await (await queue.getJob(id))?.retry('failed');
+        // A fresh set of attempts: the user fixed what made it fail (or means to try again).
+        await (await queue.getJob(id))?.retry('failed', {
+          resetAttemptsMade: true,
+          resetAttemptsStarted: true,
+        });
         retried++;
       } else if (state === 'completed' || state === 'unknown') {
         // A completed job whose file is gone (deleted, or the job was kept): score it again.
