@@ -17,6 +17,7 @@ import { reproduceFashionCommand } from './commands/reproduce.js';
 import { sampleCommand } from './commands/sample.js';
 import { scoreCommand } from './commands/score.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 import { parseCommandArgs } from './util/args.js';
 import { isFileSystemError, isUserFacingError, UsageError } from './util/errors.js';
 import { VERSION } from './version.js';
@@ -29,6 +30,7 @@ const COMMANDS: Command[] = [
   finetuneCommand,
   scoreCommand,
   evaluateCommand,
+  workerCommand,
   sampleCommand,
   dataInspectCommand,
   dataDownloadCommand,

@@ -89,6 +89,7 @@ export {
 export { type IdxOptions, openIdxDataset } from './formats/idx.js';
 export {
   type ImageFolderOptions,
+  listImageFiles,
   openImageFolder,
   type ResizePolicy,
 } from './formats/image-folder.js';

@@ -1,4 +1,5 @@
 import type { Command, CommandIO } from '../command.js';
+import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
 import { type EvaluationSettings, evaluationPaths, runEvaluation } from '../report/evaluation.js';
 import { markdownTable } from '../report/markdown.js';
 import type { MetricsFile } from '../report/metrics.js';
@@ -62,6 +63,7 @@ export async function evaluateFromFlags(
   if (limit !== undefined) for (const r of refs) r.limit = limit;
   uniqueNames(refs);
   const { noise, batchSize } = scoringSettings(values);
+  const queue = queueSettings(values, 'evaluate', batchSize, `${out}/shards`);
   const models = await loadScoringModels(values, 'evaluate');
   const log = new RunLog(`${out}/log.txt`, io);
   try {
@@ -85,6 +87,12 @@ export async function evaluateFromFlags(
         (models.general ? ` and general ${models.general.dir}` : '') +
         (models.background ? ` and background ${models.background.dir}` : ''),
     );
+    if (queue) {
+      // BullMQ loads only for queued work, not on every hierglow command.
+      const { scoreOnQueue } = await import('../queue/submit.js');
+      const { signal, log } = settings;
+      settings.scored = await scoreOnQueue({ queue, models, refs, noise, batchSize, signal, log });
+    }
     const metrics = await runEvaluation(settings);
     const p = evaluationPaths(out);
     log.line(`wrote ${p.metrics}, ${p.summary}, ${p.report} and ${p.scores}/`);
@@ -100,7 +108,7 @@ export const evaluateCommand: Command = {
   summary:
     'AUROC / AUPR / FPR@95 of every score against OOD sets; metrics.json, summary.md, report.html',
   usage:
-    'hierglow evaluate --model CKPT_DIR --in NAME|PATH[@SPLIT] --ood NAME|PATH[@SPLIT] ... --out DIR',
+    'hierglow evaluate --model CKPT_DIR --in NAME|PATH[@SPLIT] --ood NAME|PATH[@SPLIT] ... --out DIR [--queue redis://HOST:PORT]',
   options: {
     ...SCORING_OPTIONS,
     in: { type: 'string' },
@@ -108,6 +116,7 @@ export const evaluateCommand: Command = {
     out: { type: 'string' },
     samples: { type: 'string' },
     temperature: { type: 'string' },
+    ...QUEUE_OPTIONS,
   },
   help: [
     '  --model CKPT_DIR          in-distribution model: checkpoint or run folder',
@@ -124,6 +133,8 @@ export const evaluateCommand: Command = {
     '  --batch-size N            (default 256)',
     '  --samples N               model samples shown in the report (default 32; 0 = none)',
     '  --temperature T           sampling temperature (default 0.7)',
+    ...QUEUE_HELP,
+    '                            (default <out>/shards)',
     '',
     'Scores (higher = more in-distribution): raw (log p), final-scale, scale-k, ratio,',
     'ratio-scale-k (with --general), complexity (-PNG bits/dim), s-score (PNG bits/dim - bpd).',

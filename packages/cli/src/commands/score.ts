@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
-import { scoreDataset } from '../scoring/score-dataset.js';
+import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
+import { type DatasetOutputs, scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, scoresToCsv, writeScores } from '../scoring/score-file.js';
 import {
   limitOf,
@@ -17,12 +18,13 @@ export const scoreCommand: Command = {
   name: 'score',
   summary: 'per-example scores of a dataset (log p, bpd, per-scale, ratio, PNG complexity)',
   usage:
-    'hierglow score --model CKPT_DIR --data NAME|PATH [--general CKPT_DIR] [--out FILE.csv|.json]',
+    'hierglow score --model CKPT_DIR --data NAME|PATH [--general CKPT_DIR] [--out FILE.csv|.json] [--queue redis://HOST:PORT]',
   options: {
     ...SCORING_OPTIONS,
     data: { type: 'string' },
     split: { type: 'string' },
     out: { type: 'string' },
+    ...QUEUE_OPTIONS,
   },
   help: [
     '  --model CKPT_DIR          checkpoint or run folder (its final/, else checkpoint/)',
@@ -35,6 +37,8 @@ export const scoreCommand: Command = {
     '  --noise MODE              bin-centre (default, spec 2.1 final evaluation) | uniform | none',
     '  --batch-size N            (default 256)',
     '  --out FILE                .json writes JSON, anything else CSV; default CSV on stdout',
+    ...QUEUE_HELP,
+    '                            (default <out>.shards)',
     '',
     'Columns: index, label, log_p (nats), bpd, lp_0..lp_{L-1} (finest first), final_scale,',
     'general_log_p, general_bpd, general_lp_k, ratio, ratio_lp_k (with --general), png_bpd',
@@ -47,27 +51,44 @@ export const scoreCommand: Command = {
     const limit = limitOf(values);
     if (limit !== undefined) ref.limit = limit;
     const { noise, batchSize } = scoringSettings(values);
+    const out = stringFlag(values, 'out');
+    const queue = queueSettings(values, 'score', batchSize, out && `${out}.shards`);
     const models = await loadScoringModels(values, 'score');
     try {
-      const { ds, transform } = await openForScoring(ref, models.shape, noise);
-      try {
-        const outputs = await scoreDataset(ds, models.model.model, models.general?.model, {
-          transform,
+      let outputs: DatasetOutputs;
+      if (queue) {
+        // BullMQ loads only for queued work, not on every hierglow command.
+        const { scoreOnQueue } = await import('../queue/submit.js');
+        const scored = await scoreOnQueue({
+          queue,
+          models,
+          refs: [ref],
+          noise,
           batchSize,
-          label: `score ${ref.name}`,
           signal: io.signal,
-          ...(models.background ? { background: models.background.model } : {}),
+          log: (line) => io.err(line),
         });
-        const columns = scoreColumns(outputs);
-        const out = stringFlag(values, 'out');
-        if (out) {
-          await writeScores(out, columns);
-          io.err(`wrote ${outputs.count} rows to ${out}`);
-        } else {
-          io.out(scoresToCsv(columns).trimEnd());
+        outputs = scored.get(ref.name)!;
+      } else {
+        const { ds, transform } = await openForScoring(ref, models.shape, noise);
+        try {
+          outputs = await scoreDataset(ds, models.model.model, models.general?.model, {
+            transform,
+            batchSize,
+            label: `score ${ref.name}`,
+            signal: io.signal,
+            ...(models.background ? { background: models.background.model } : {}),
+          });
+        } finally {
+          await ds.close();
         }
-      } finally {
-        await ds.close();
+      }
+      const columns = scoreColumns(outputs);
+      if (out) {
+        await writeScores(out, columns);
+        io.err(`wrote ${outputs.count} rows to ${out}`);
+      } else {
+        io.out(scoresToCsv(columns).trimEnd());
       }
     } finally {
       models.dispose();

@@ -40,6 +40,8 @@ export interface EvaluationSettings {
   temperature: number;
   signal: AbortSignal;
   log(line: string): void;
+  /** Outputs scored elsewhere (the shards of a queued run, merged), by set name. */
+  scored?: ReadonlyMap<string, DatasetOutputs>;
 }
 
 /** The files an evaluation writes into its folder. */
@@ -135,16 +137,19 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
     const { ds, transform } = await openForScoring(ref, models.shape, s.noise);
     try {
       const started = performance.now();
-      const outputs = await scoreDataset(ds, models.model.model, models.general?.model, {
-        transform,
-        batchSize: s.batchSize,
-        label: `score ${ref.name}`,
-        signal: s.signal,
-        ...(models.background ? { background: models.background.model } : {}),
-      });
+      const queued = s.scored?.get(ref.name);
+      const outputs =
+        queued ??
+        (await scoreDataset(ds, models.model.model, models.general?.model, {
+          transform,
+          batchSize: s.batchSize,
+          label: `score ${ref.name}`,
+          signal: s.signal,
+          ...(models.background ? { background: models.background.model } : {}),
+        }));
       const secs = (performance.now() - started) / 1000;
       s.log(
-        `${ref.name}: ${outputs.count} images scored in ${secs.toFixed(1)} s, mean bpd ${finiteMean(outputs.model.bitsPerDim).toFixed(4)}`,
+        `${ref.name}: ${outputs.count} images ${queued ? 'scored by queue workers' : `scored in ${secs.toFixed(1)} s`}, mean bpd ${finiteMean(outputs.model.bitsPerDim).toFixed(4)}`,
       );
       perSet.push({ ref, outputs, scores: anomalyScores(outputs) });
       await writeScores(join(paths.scores, `${ref.name}.csv`), scoreColumns(outputs));

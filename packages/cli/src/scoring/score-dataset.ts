@@ -38,6 +38,14 @@ export interface ScoreOptions {
   signal?: AbortSignal;
   /** Ren et al.'s background model, scored beside the others. */
   background?: AnyModel;
+  /**
+   * Score only images [start, end) (a shard of a queued run). `start` must be a multiple of
+   * `batchSize`: then every batch, and the noise drawn for it, is one a whole pass scores too,
+   * so the numbers equal those of a whole pass bit for bit.
+   */
+  range?: { start: number; end: number };
+  /** Awaited after every batch with the number of images done so far. */
+  onBatch?: (done: number) => unknown;
 }
 
 function emptyOutputs(count: number, model: AnyModel): ModelOutputs {
@@ -85,9 +93,50 @@ export function pixelsFromInputs(x: Float32Array, noise: TransformOptions['noise
 }
 
 /**
+ * The first `count` images of `ds` as a dataset of their own, without copying or indexing them
+ * (a shard ends there). Closing the view leaves `ds` open.
+ */
+function firstImages(ds: ImageDataset, count: number): ImageDataset {
+  const check = (indices: ArrayLike<number>) => {
+    for (let i = 0; i < indices.length; i++) {
+      const k = indices[i]!;
+      if (!(k >= 0 && k < count)) {
+        throw new RangeError(`${ds.description}: image ${k} is outside the first ${count}`);
+      }
+    }
+  };
+  const view: { -readonly [K in keyof ImageDataset]: ImageDataset[K] } = {
+    description: ds.description,
+    count,
+    height: ds.height,
+    width: ds.width,
+    channels: ds.channels,
+    provenance: ds.provenance,
+    get: (index) => {
+      check([index]);
+      return ds.get(index);
+    },
+    slice: (start, end) => {
+      check(end > start ? [start, end - 1] : []);
+      return ds.slice(start, end);
+    },
+    gather: (indices) => {
+      check(indices);
+      return ds.gather(indices);
+    },
+    close: async () => {},
+  };
+  if (ds.labels) view.labels = ds.labels.subarray(0, count);
+  if (ds.numClasses !== undefined) view.numClasses = ds.numClasses;
+  if (ds.classNames) view.classNames = ds.classNames;
+  return view;
+}
+
+/**
  * Per-example log p(x), bits/dim and per-scale terms of `model` (and `general`) on every image
- * of `ds`, in dataset order, plus each image's PNG complexity. Inputs come from `transform`
- * (the final evaluation uses bin-centre values, spec 2.1); batches are freed as they go.
+ * of `ds` (or of `options.range`), in dataset order, plus each image's PNG complexity. Inputs
+ * come from `transform` (the final evaluation uses bin-centre values, spec 2.1); batches are
+ * freed as they go.
  */
 export async function scoreDataset(
   ds: ImageDataset,
@@ -95,7 +144,13 @@ export async function scoreDataset(
   general: AnyModel | undefined,
   options: ScoreOptions,
 ): Promise<DatasetOutputs> {
-  const n = ds.count;
+  const { start, end } = options.range ?? { start: 0, end: ds.count };
+  if (start % options.batchSize !== 0 || !(start >= 0 && start < end && end <= ds.count)) {
+    throw new RangeError(
+      `${ds.description}: cannot score images [${start}, ${end}) of ${ds.count} in batches of ${options.batchSize}`,
+    );
+  }
+  const n = end - start;
   const result: DatasetOutputs = {
     model: emptyOutputs(n, model),
     complexity: new Float64Array(n),
@@ -104,14 +159,15 @@ export async function scoreDataset(
   if (general) result.general = emptyOutputs(n, general);
   const background = options.background;
   if (background) result.background = emptyOutputs(n, background);
-  if (ds.labels) result.labels = ds.labels.slice(0, n);
+  if (ds.labels) result.labels = ds.labels.slice(start, end);
   const bar = options.label
     ? new ProgressBar({ total: n, label: options.label, unit: 'img' })
     : null;
   let done = 0;
-  for await (const batch of evalBatches(ds, {
+  for await (const batch of evalBatches(end < ds.count ? firstImages(ds, end) : ds, {
     batchSize: options.batchSize,
     transform: options.transform,
+    firstBatch: start / options.batchSize,
   })) {
     if (options.signal?.aborted) break;
     const x = tf.tensor4d(batch.x, batch.shape, 'float32');
@@ -130,6 +186,7 @@ export async function scoreDataset(
     result.complexity.set(complexity, done);
     done += count;
     bar?.update(done);
+    await options.onBatch?.(done);
   }
   bar?.finish();
   if (options.signal?.aborted) throw new AbortedError();

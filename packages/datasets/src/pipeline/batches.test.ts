@@ -147,6 +147,20 @@ describe('batchIterator', () => {
     expect(batches[2]!.x[0]).toBeCloseTo(8 / 256 - 0.5 + 1 / 512, 7);
   });
 
+  it('evaluation batches from a later batch equal the tail of a whole pass, noise included', async () => {
+    const ds = smallDataset(10);
+    const transform = { noise: 'uniform' } as const;
+    const whole = await collect(evalBatches(ds, { batchSize: 3, transform }));
+    const tail = await collect(evalBatches(ds, { batchSize: 3, transform, firstBatch: 2 }));
+    expect(tail.map((b) => b.step)).toEqual([2, 3]);
+    expect(tail.map((b) => Array.from(b.indices))).toEqual([[6, 7, 8], [9]]);
+    expect(tail.map((b) => Array.from(b.x))).toEqual(whole.slice(2).map((b) => Array.from(b.x)));
+    // The noise depends on the batch's position: a pass that numbered these batches from 0
+    // would have drawn other noise, so the check above is not vacuous.
+    const noiseOf = (b: Batch) => Array.from(b.x, (v, i) => v - (b.indices[i >> 4]! / 256 - 0.5));
+    expect(noiseOf(tail[0]!)).not.toEqual(noiseOf(whole[0]!));
+  });
+
   it('applies a spec transform (MNIST-like 28x28 → 32x32)', async () => {
     const pixels = new Uint8Array(8 * 28 * 28).fill(9);
     const ds = inMemoryDataset({ pixels, count: 8, height: 28, width: 28, channels: 1 });

@@ -170,10 +170,20 @@ export async function* batchIterator(
 /**
  * Evaluation batches: dataset order, no shuffling, the last batch may be smaller (spec: batch
  * 512, bin-centre values). Pass `transform` from `specTransform(name, 'eval')`.
+ *
+ * `firstBatch` starts at that batch (images from `firstBatch·batchSize` on): the batches, noise
+ * included, are exactly those a pass from the start yields there, so a dataset scored in pieces
+ * that begin on batch boundaries gives the numbers of one pass.
  */
 export function evalBatches(
   dataset: ImageDataset,
-  options: { batchSize?: number; transform: TransformOptions; seed?: number; prefetch?: number },
+  options: {
+    batchSize?: number;
+    transform: TransformOptions;
+    seed?: number;
+    prefetch?: number;
+    firstBatch?: number;
+  },
 ): AsyncGenerator<Batch> {
   return batchIterator(dataset, {
     batchSize: options.batchSize ?? 512,
@@ -182,5 +192,6 @@ export function evalBatches(
     shuffle: false,
     dropLast: false,
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    ...(options.firstBatch !== undefined ? { start: { epoch: 0, step: options.firstBatch } } : {}),
   });
 }
