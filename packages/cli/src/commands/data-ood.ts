@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRng, randomPermutation, subsetDataset } from '@hierglow/datasets';
+import {
+  buildGeneralDataset,
+  createRng,
+  type ImageDataset,
+  randomPermutation,
+  subsetDataset,
+} from '@hierglow/datasets';
 import type { Command } from '../command.js';
 import { openDataRef } from '../data/data-source.js';
 import {
@@ -61,8 +67,10 @@ export const dataBuildOodCommand: Command = {
     '  --out DIR                 writes DIR/<set>.hgds and DIR/manifest.json (required)',
     '  --sets LIST               any of digits,noise,constant,photos (default: digits,noise,',
     '                            constant, plus photos when --photos is given)',
-    "  --photos PATH             the general builder's folder (or a .hgds): its held-out split",
-    '                            becomes photos.hgds (crops of photos the general model never saw)',
+    "  --photos PATH             the general builder's folder (or a .hgds): photos.hgds holds",
+    '                            crops of photographs the general model never saw: its held-out',
+    '                            split, or for a broad set --count fresh crops of its held-out',
+    '                            photographs',
     '  --photos-split NAME       (default validation)',
     '  --count N                 images of noise and of constant (default 2000)',
     '  --size N                  side of digits, noise and constant images (default 28, MNIST-like)',
@@ -149,15 +157,42 @@ export const dataBuildOodCommand: Command = {
         const split = stringFlag(values, 'photos-split', 'validation');
         const ds = await openDataRef({ flag: 'photos', source: photos!, split });
         try {
-          if (ds.channels !== 1)
-            log(`note: ${ds.description} is RGB; the model converts it to grey`);
-          const all = subsetDataset(
-            ds,
-            Int32Array.from({ length: ds.count }, (_, i) => i),
-          );
-          await writeDatasetAtomic(path, all);
-          log(`${path}: ${ds.count} photo crops from ${ds.description}`);
-          manifest.photos = { file: `${set}.hgds`, count: ds.count, source: ds.description };
+          const heldOut = heldOutPhotographs(ds);
+          if (heldOut) {
+            // A broad general set mixes kinds and renderings: render fresh broad crops of its
+            // held-out photographs only, so "photos" are photographs the general model never saw.
+            if (heldOut.length === 0)
+              throw new UsageError(`--photos: ${ds.description} holds out no photographs`, 1);
+            const tmp = await mkdtemp(join(out, '.photos-'));
+            try {
+              const built = await buildGeneralDataset({
+                sources: heldOut,
+                outDir: tmp,
+                trainCount: count,
+                validationCount: 0,
+                size: ds.height,
+                channels: ds.channels === 1 ? 1 : 3,
+                seed,
+              });
+              await rename(built.train, path);
+            } finally {
+              await rm(tmp, { recursive: true, force: true });
+            }
+            log(
+              `${path}: ${count} crops of ${heldOut.length} held-out photographs of ${ds.description}`,
+            );
+            manifest.photos = { file: `${set}.hgds`, count, photographs: heldOut.length };
+          } else {
+            if (ds.channels !== 1)
+              log(`note: ${ds.description} is RGB; the model converts it to grey`);
+            const all = subsetDataset(
+              ds,
+              Int32Array.from({ length: ds.count }, (_, i) => i),
+            );
+            await writeDatasetAtomic(path, all);
+            log(`${path}: ${ds.count} photo crops from ${ds.description}`);
+            manifest.photos = { file: `${set}.hgds`, count: ds.count, source: ds.description };
+          }
         } finally {
           await ds.close();
         }
@@ -169,6 +204,21 @@ export const dataBuildOodCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * The held-out photographs of a general set built with kinds (the broad recipe): validation-split
+ * sources of kind 'photo' rendered as crops, as builder sources; undefined for a photos-only set
+ * (whose validation split is photo crops already).
+ */
+function heldOutPhotographs(ds: ImageDataset): { path: string; group: string }[] | undefined {
+  const photos = ds.provenance.details?.photos;
+  if (!Array.isArray(photos) || !photos.some((p) => typeof p?.kind === 'string')) return undefined;
+  const kinds = new Set(photos.map((p) => p.kind));
+  if (kinds.size === 1 && kinds.has('photo')) return undefined;
+  return photos
+    .filter((p) => p.split === 'validation' && p.kind === 'photo' && p.rendering === 'crop')
+    .map((p) => ({ path: String(p.path), group: String(p.group) }));
+}
 
 /** `hierglow data split-classes`: in-distribution and held-out classes of a labelled set. */
 export const dataSplitClassesCommand: Command = {
