@@ -49,6 +49,7 @@ export {
   CorruptDatasetError,
   DatasetError,
   DatasetNotFoundError,
+  type DatasetRemedy,
   DownloadError,
   InvalidArgumentError,
   MissingToolError,
@@ -120,4 +121,10 @@ export {
   transformShape,
 } from './pipeline/transforms.js';
 export { createRng, deriveSeed, type Rng, randomPermutation } from './rng.js';
-export { concatDatasets, type InMemoryImages, inMemoryDataset, subsetDataset } from './views.js';
+export {
+  concatDatasets,
+  type InMemoryImages,
+  inMemoryDataset,
+  subsetDataset,
+  withoutLabels,
+} from './views.js';
