@@ -3,16 +3,13 @@ import { basename, dirname, join } from 'node:path';
 import type { ImageDataset } from '@hierglow/datasets';
 import { evalBatches } from '@hierglow/datasets';
 import type { AnyModel } from '@hierglow/glow';
+import type { NamedDataRef } from '../data/data-source.js';
 import type { LoadedModel } from '../model/checkpoint-ref.js';
 import { type HistoryFile, readHistory } from '../run/history.js';
 import { anomalyScores, type NamedScore } from '../scoring/anomaly-scores.js';
 import { type DatasetOutputs, pixelsFromInputs, scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, writeScores } from '../scoring/score-file.js';
-import {
-  type NamedDataRef,
-  openForScoring,
-  type ScoringModels,
-} from '../scoring/scoring-inputs.js';
+import { openForScoring, type ScoringModels } from '../scoring/scoring-inputs.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
 import { UsageError } from '../util/errors.js';
 import { reportHtml } from './html.js';
@@ -131,9 +128,18 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
   const paths = evaluationPaths(s.out);
   const perSet: { ref: NamedDataRef; outputs: DatasetOutputs; scores: NamedScore[] }[] = [];
   const examples: { dataset: string; png: Uint8Array; width: number }[] = [];
-  for (const ref of refs) {
-    const { ds, transform } = await openForScoring(ref, models.shape, s.noise);
-    try {
+  // Every set is opened (and checked against the model) before any is scored, so a bad
+  // --ood path fails at once, not after minutes of scoring the sets before it.
+  const opened: Awaited<ReturnType<typeof openForScoring>>[] = [];
+  try {
+    for (const ref of refs) opened.push(await openForScoring(ref, models.shape, s.noise));
+  } catch (e) {
+    await Promise.all(opened.map((o) => o.ds.close()));
+    throw e;
+  }
+  try {
+    for (const [i, ref] of refs.entries()) {
+      const { ds, transform } = opened[i]!;
       const started = performance.now();
       const outputs = await scoreDataset(ds, models.model.model, models.general?.model, {
         transform,
@@ -149,9 +155,9 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
       await writeScores(join(paths.scores, `${ref.name}.csv`), scoreColumns(outputs));
       const grid = await exampleGrid(ds, transform, Math.min(16, ds.count));
       examples.push({ dataset: ref.name, ...grid });
-    } finally {
-      await ds.close();
     }
+  } finally {
+    await Promise.all(opened.map((o) => o.ds.close()));
   }
   const [inSet, ...oodSets] = perSet;
   if (!inSet || oodSets.length === 0) throw new UsageError('evaluate needs at least one --ood set');

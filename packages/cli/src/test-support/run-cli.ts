@@ -17,10 +17,11 @@ export interface CliResult {
 export function startCli(
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd,
-    env: { ...process.env, HIERGLOW_DEBUG: '' },
+    env: { ...process.env, HIERGLOW_DEBUG: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -38,7 +39,11 @@ export function startCli(
   return { child, done };
 }
 
-/** Runs the CLI to completion. */
-export function runCli(args: string[], cwd: string): Promise<CliResult> {
-  return startCli(args, cwd).done;
+/** Runs the CLI to completion; `env` adds to (or overrides) this process's environment. */
+export function runCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return startCli(args, cwd, env).done;
 }
