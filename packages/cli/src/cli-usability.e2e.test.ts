@@ -149,6 +149,26 @@ describe('hierglow as a new user meets it (built binary)', () => {
     expect(inspect.stdout).toMatch(/shape\s+32x32x3/);
     expect(inspect.stdout).toMatch(/labels\s+none/);
 
+    const subset = await runCli(
+      [
+        'data',
+        'subset',
+        '--data',
+        'test_batch.bin',
+        '--ignore-labels',
+        '--count',
+        '2',
+        '--out',
+        'mine.hgds',
+      ],
+      dir,
+    );
+    expect(subset.code, subset.stderr).toBe(0);
+    const copied = JSON.parse(
+      (await runCli(['data', 'inspect', 'mine.hgds', '--json'], dir)).stdout,
+    );
+    expect(copied).toMatchObject({ count: 2, shape: [32, 32, 3], labelCounts: null });
+
     // The same records as an OOD set of an evaluation (RGB → grey for the grey demo model).
     const out = join(dir, 'eval-unlabelled');
     const evaluate = await runCli(
