@@ -107,11 +107,12 @@ async function exampleGrid(
   throw new Error('unreachable: the dataset is not empty');
 }
 
-function sampleGrid(model: AnyModel, n: number, temperature: number) {
+async function sampleGrid(model: AnyModel, n: number, temperature: number) {
   const x = model.sample(n, { temperature, seed: 20191120 });
   try {
     const [count, height, width, channels] = x.shape;
-    return gridPng({ pixels: inputsToPixels(x.dataSync()), count, height, width, channels }, 8);
+    const pixels = inputsToPixels(await x.data());
+    return gridPng({ pixels, count, height, width, channels }, 8);
   } finally {
     x.dispose();
   }
@@ -199,7 +200,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
 
   let samples: { temperature: number; png: Uint8Array; width: number; model: string } | undefined;
   if (s.samples > 0) {
-    const grid = sampleGrid(models.model.model, s.samples, s.temperature);
+    const grid = await sampleGrid(models.model.model, s.samples, s.temperature);
     samples = { temperature: s.temperature, model: models.model.dir, ...grid };
   }
   const histories: { name: string; history: HistoryFile }[] = [];
