@@ -67,7 +67,9 @@ function libraryAdvice(r: DatasetRemedy): string {
 
 const DATASET_ERROR_TAGS = new Set<string>(['DatasetError']);
 
-function tagged<T extends string>(tag: T) {
+// The declared return type keeps the .d.ts from spelling out Error's static members (which
+// name the NodeJS namespace of @types/node) for every tagged class.
+function tagged<T extends string>(tag: T): typeof DatasetError {
   DATASET_ERROR_TAGS.add(tag);
   return class extends DatasetError {
     override readonly _tag: string = tag;

@@ -36,7 +36,11 @@ export {
   findCatalogueEntry,
   type SystemCopy,
 } from './catalogue.js';
-export { DATA_DIR_ENV_VAR, defaultCacheDir } from './download/cache-dir.js';
+export {
+  DATA_DIR_ENV_VAR,
+  defaultCacheDir,
+  type EnvironmentVariables,
+} from './download/cache-dir.js';
 export {
   type DownloadOptions,
   type DownloadProgress,
