@@ -11,7 +11,7 @@ export class DatasetError extends Error {
    * What the user can do, when there is one thing to do; front ends (the CLI) phrase it in
    * their own terms after {@link problem}. The message phrases it for library callers.
    */
-  readonly remedy?: DatasetRemedy;
+  declare readonly remedy?: DatasetRemedy;
   constructor(problem: string, options?: { cause?: unknown; remedy?: DatasetRemedy }) {
     super(
       options?.remedy ? `${problem}; ${libraryAdvice(options.remedy)}` : problem,
