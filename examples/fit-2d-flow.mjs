@@ -3,7 +3,8 @@
 //
 //   node examples/fit-2d-flow.mjs [--steps 400] [--backend wasm]
 //
-// The flow: 6 x [ActNorm -> affine coupling (dense net) -> Reverse], base N(0, I).
+// The flow: 6 x [ActNorm -> affine coupling (dense net) -> Reverse], base N(0, I), as a
+// NormalizingFlow distribution.
 import { parseArgs } from 'node:util';
 import {
   ActNorm,
@@ -11,7 +12,9 @@ import {
   Chain,
   createRng,
   DenseCouplingNet,
+  NormalizingFlow,
   Reverse,
+  StandardNormal,
   selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
@@ -52,17 +55,9 @@ for (let k = 0; k < 6; k++) {
   layers.push(new Reverse());
 }
 const flow = new Chain(layers);
-
-const LOG_2PI = Math.log(2 * Math.PI);
-/** log p(x) in nats per point: standard-normal base plus the flow's log-determinant. */
-function logProb(x) {
-  return tf.tidy(() => {
-    const { y, logDet } = flow.forwardAndLogDet(x);
-    const base = tf.mul(-0.5, tf.add(tf.sum(tf.square(y), 1), 2 * LOG_2PI));
-    return tf.add(base, logDet);
-  });
-}
-const meanLogProb = (x) => tf.tidy(() => tf.mean(logProb(x)).dataSync()[0]);
+// The density: log p(x) = log N(f(x); 0, I) + log|det ∂f/∂x|, in nats per point.
+const density = new NormalizingFlow(new StandardNormal([2]), flow);
+const meanLogProb = (x) => tf.tidy(() => tf.mean(density.logProb(x)).dataSync()[0]);
 
 const train = twoMoons(4096, 1);
 const test = twoMoons(1024, 2);
@@ -76,9 +71,9 @@ const started = Date.now();
 for (let step = 1; step <= steps; step++) {
   const offset = rng.int(4096 - batchSize);
   const loss = optimizer.minimize(
-    () => tf.neg(tf.mean(logProb(tf.slice(train, [offset, 0], [batchSize, 2])))),
+    () => tf.neg(tf.mean(density.logProb(tf.slice(train, [offset, 0], [batchSize, 2])))),
     true,
-    flow.trainableVariables(),
+    density.trainableVariables(),
   );
   if (step % 100 === 0 || step === steps) {
     console.log(`step ${step}/${steps}  train NLL ${loss.dataSync()[0].toFixed(3)} nats`);
@@ -122,7 +117,7 @@ function gaussianBaseline(trainX, testX) {
     const dx = b[2 * i] - mx;
     const dy = b[2 * i + 1] - my;
     const q = (syy * dx * dx - 2 * sxy * dx * dy + sxx * dy * dy) / det;
-    total += -0.5 * (q + LOG_2PI * 2 + Math.log(det));
+    total += -0.5 * (q + 2 * Math.log(2 * Math.PI) + Math.log(det));
   }
   return total / (b.length / 2);
 }

@@ -15,6 +15,18 @@ function runExample(file: string, args: string[]): string {
 }
 
 describe('examples run as documented', () => {
+  it('load-checkpoint.mjs loads a checkpoint from disk and from bytes into the same model', () => {
+    const out = runExample('load-checkpoint.mjs', []);
+    expect(out).toMatch(/model: glow 32x32x1/);
+    const disk = /bits\/dim from disk : ([\d. ]+)/.exec(out)![1]!.trim().split(' ').map(Number);
+    const bytes = /bits\/dim from bytes: ([\d. ]+)/.exec(out)![1]!.trim().split(' ').map(Number);
+    expect(disk).toHaveLength(8);
+    expect(bytes).toEqual(disk);
+    // Uniform noise is far from clothing: a real model gives it several bits per dimension.
+    for (const v of disk) expect(v).toBeGreaterThan(4);
+    expect(out).toMatch(/identical: true/);
+  });
+
   it('fit-2d-flow.mjs trains a flow whose held-out likelihood improves', () => {
     const out = runExample('fit-2d-flow.mjs', ['--steps', '150']);
     const m = /held-out log-likelihood: (-?[\d.]+) -> (-?[\d.]+)/.exec(out);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +19,15 @@ describe('each package is publishable on its own', () => {
         npm(['pack', '--dry-run', '--json', '-w', `@hierglow/${name}`]),
       ) as [{ files: { path: string }[] }];
       const paths = report.files.map((f) => f.path).sort();
+      // Build output with its source maps, and the TypeScript sources the maps point at.
       const allowed =
-        /^(dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|README\.md|LICENSE|package\.json)$/;
-      // The CLI also ships the embedded default of `hierglow demo` (images and checkpoints) and
-      // the glyph renderer `hierglow data build-ood` runs with Debian's python3-pil.
-      const demo = /^demo\/(README\.md|build-demo-data\.sh|data\/[\w-]+\.hgds|models\/[\w-]+\/.+)$/;
+        /^(dist\/.+\.(js|d\.ts|js\.map|d\.ts\.map)|src\/.+\.ts|README\.md|LICENSE|package\.json)$/;
+      // The CLI also ships the embedded default of `hierglow demo` (images and checkpoints:
+      // weights, config and training state, no training history) and the glyph renderer
+      // `hierglow data build-ood` runs with Debian's python3-pil; not the script that builds the
+      // demo data.
+      const demo =
+        /^demo\/(README\.md|data\/[\w-]+\.hgds|models\/[\w-]+\/(config\.json|model\.safetensors|training-state\.json))$/;
       const ok = (p: string) =>
         allowed.test(p) || (name === 'cli' && (demo.test(p) || p === 'scripts/render-digits.py'));
       expect(paths.filter((p) => !ok(p))).toEqual([]);
@@ -31,8 +35,31 @@ describe('each package is publishable on its own', () => {
       expect(paths).toContain('README.md');
       expect(paths).toContain('LICENSE');
       expect(paths).toContain('dist/index.js');
+      expect(paths).toContain('src/index.ts');
+    });
+
+    it(`@hierglow/${name}: package.json says where the code and its issues live`, () => {
+      const pkg = JSON.parse(readFileSync(join(root, 'packages', name, 'package.json'), 'utf8'));
+      const repo = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).repository;
+      expect(pkg.repository).toEqual({ ...repo, directory: `packages/${name}` });
+      const web = repo.url.replace(/^git\+/, '').replace(/\.git$/, '');
+      expect(pkg.homepage).toBe(`${web}/tree/main/packages/${name}#readme`);
+      expect(pkg.bugs).toEqual({ url: `${web}/issues` });
+      // Every subpath export resolves its types under moduleResolution node10 too.
+      const subpaths = Object.keys(pkg.exports).filter((k) => k !== '.' && k !== './package.json');
+      for (const sub of subpaths) {
+        expect(pkg.typesVersions?.['*']?.[sub.slice(2)]).toEqual([pkg.exports[sub].types]);
+      }
     });
   }
+
+  it('the demo checkpoints the CLI ships hold no absolute paths of the machine that trained them', () => {
+    const models = join(root, 'packages', 'cli', 'demo', 'models');
+    for (const model of readdirSync(models)) {
+      const config = readFileSync(join(models, model, 'config.json'), 'utf8');
+      expect(config, model).not.toMatch(/"\/(work|home|root|tmp|Users)\//);
+    }
+  });
 
   const work = mkdtempSync(join(tmpdir(), 'hierglow-standalone-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -55,8 +55,10 @@ export {
   REFERENCE_NON_FINITE_LOG_P,
   type ScoreOptions,
 } from './scores/non-finite.js';
-export type {
-  LikelihoodOutput,
-  PerExampleValues,
-  TensorLike,
+export {
+  type LikelihoodArrays,
+  type LikelihoodOutput,
+  type PerExampleValues,
+  readLikelihoodOutput,
+  type TensorLike,
 } from './scores/per-example-values.js';

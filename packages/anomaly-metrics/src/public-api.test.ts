@@ -35,6 +35,7 @@ describe('public API', () => {
         'perScaleScores',
         'pngComplexityBitsPerDim',
         'prCurve',
+        'readLikelihoodOutput',
         'rocCurve',
         'serraScore',
         'spearman',

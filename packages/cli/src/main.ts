@@ -56,6 +56,19 @@ function helpText(): string {
   ].join('\n');
 }
 
+/** Help of a group of two-word commands (`hierglow data --help`). */
+function groupHelp(group: string, commands: Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `Usage: hierglow ${group} <command> [options]`,
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `Run 'hierglow ${group} <command> --help' for the options of one.`,
+  ].join('\n');
+}
+
 function commandHelp(c: Command): string {
   const flags = Object.entries(c.options).map(
     ([k, v]) => `  --${k}${v.type === 'string' ? ' VALUE' : ''}`,
@@ -94,6 +107,10 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   try {
     if (!command) {
       const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
+      if (group.length > 0 && (rest[0] === '--help' || rest[0] === '-h')) {
+        io.out(groupHelp(name, group));
+        return 0;
+      }
       if (group.length > 0) {
         throw new UsageError(
           `'hierglow ${name}' needs one of: ${group.map((c) => c.name.slice(name.length + 1)).join(', ')}${rest[0] ? ` (got '${rest[0]}')` : ''}`,

@@ -51,7 +51,11 @@ export {
   findCatalogueEntry,
   type SystemCopy,
 } from './catalogue.js';
-export { DATA_DIR_ENV_VAR, defaultCacheDir } from './download/cache-dir.js';
+export {
+  DATA_DIR_ENV_VAR,
+  defaultCacheDir,
+  type EnvironmentVariables,
+} from './download/cache-dir.js';
 export {
   type DownloadOptions,
   type DownloadProgress,
@@ -64,6 +68,7 @@ export {
   CorruptDatasetError,
   DatasetError,
   DatasetNotFoundError,
+  type DatasetRemedy,
   DownloadError,
   InvalidArgumentError,
   MissingToolError,
@@ -137,4 +142,10 @@ export {
   transformShape,
 } from './pipeline/transforms.js';
 export { createRng, deriveSeed, type Rng, randomPermutation } from './rng.js';
-export { concatDatasets, type InMemoryImages, inMemoryDataset, subsetDataset } from './views.js';
+export {
+  concatDatasets,
+  type InMemoryImages,
+  inMemoryDataset,
+  subsetDataset,
+  withoutLabels,
+} from './views.js';

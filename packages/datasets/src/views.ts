@@ -198,3 +198,32 @@ class ConcatDataset extends ImageDatasetBase {
     await Promise.all(this.parts.map((p) => p.close()));
   }
 }
+
+/** The images of `source` without its labels. Closing the view closes the source. */
+export function withoutLabels(source: ImageDataset): ImageDataset {
+  return new UnlabelledDataset(source);
+}
+
+class UnlabelledDataset extends ImageDatasetBase {
+  constructor(private readonly source: ImageDataset) {
+    super({
+      description: source.description,
+      count: source.count,
+      height: source.height,
+      width: source.width,
+      channels: source.channels,
+      provenance: {
+        ...source.provenance,
+        details: { ...source.provenance.details, labels: 'ignored' },
+      },
+    });
+  }
+
+  protected async readRun(start: number, end: number, out: Uint8Array, outOffset: number) {
+    out.set((await this.source.slice(start, end)).pixels, outOffset);
+  }
+
+  async close() {
+    await this.source.close();
+  }
+}

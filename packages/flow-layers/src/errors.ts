@@ -15,7 +15,9 @@ export class HierglowError extends Error {
   }
 }
 
-function tagged<T extends string>(tag: T) {
+// The declared return type keeps the .d.ts from spelling out Error's static members (which
+// name the NodeJS namespace of @types/node) for every tagged class.
+function tagged<T extends string>(tag: T): typeof HierglowError {
   return class extends HierglowError {
     override readonly _tag: string = tag;
     static override isInstance(e: unknown): e is HierglowError {

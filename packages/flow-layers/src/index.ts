@@ -42,6 +42,9 @@ export {
 export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
 export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
+export type { Distribution } from './distributions/distribution.js';
+export { NormalizingFlow, type SamplesWithLogProb } from './distributions/normalizing-flow.js';
+export { StandardNormal } from './distributions/standard-normal.js';
 export * from './errors.js';
 export { fastPathsEnabled, setFastPaths, withFastPaths } from './fast-paths.js';
 export {

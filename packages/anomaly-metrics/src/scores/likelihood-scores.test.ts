@@ -18,7 +18,7 @@ import {
   perScaleScores,
 } from './likelihood-scores.js';
 import { REFERENCE_NON_FINITE_LOG_P } from './non-finite.js';
-import type { LikelihoodOutput } from './per-example-values.js';
+import { type LikelihoodOutput, readLikelihoodOutput } from './per-example-values.js';
 
 beforeAll(useCpuBackend);
 
@@ -165,5 +165,34 @@ describe('likelihood ratios', () => {
     );
     expect(() => likelihoodRatioScore([], [])).toThrow(EmptyInputError);
     expect(() => finalScaleScore([])).toThrow(ShapeError);
+  });
+});
+
+describe('readLikelihoodOutput', () => {
+  it('reads tensors with data() into arrays that score as the tensors do', async () => {
+    const o = {
+      logP: tf.tensor1d([-3, -4, Number.NaN]),
+      perScale: [tf.tensor1d([-1, -1, -1]), tf.tensor1d([-2, -3, Number.NaN])],
+      bitsPerDim: tf.tensor1d([1, 2, Number.NaN]),
+    };
+    const arrays = await readLikelihoodOutput(o);
+    expect(Array.from(arrays.logP)).toEqual([-3, -4, Number.NaN]);
+    expect(arrays.perScale.map((a) => Array.from(a))).toEqual([
+      [-1, -1, -1],
+      [-2, -3, Number.NaN],
+    ]);
+    const policy = { nonFinite: 'most-anomalous' } as const;
+    expect(Array.from(finalScaleScore(arrays, policy))).toEqual(
+      Array.from(finalScaleScore(o, policy)),
+    );
+    expect(Array.from(negativeBitsPerDimScore(arrays, policy))).toEqual(
+      Array.from(negativeBitsPerDimScore(o, policy)),
+    );
+    // Plain arrays pass through (copied).
+    const plain = await readLikelihoodOutput(output([[-1, -2]]));
+    expect(Array.from(plain.logP)).toEqual([-1, -2]);
+    const wrongRank = { ...o, logP: tf.zeros([3, 1]) };
+    await expect(readLikelihoodOutput(wrongRank)).rejects.toThrow(ShapeError);
+    tf.dispose([o.logP, o.bitsPerDim, ...o.perScale, wrongRank.logP]);
   });
 });

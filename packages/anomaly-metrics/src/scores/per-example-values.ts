@@ -1,17 +1,19 @@
 import { EmptyInputError, LengthMismatchError, ShapeError } from '../errors.js';
 
 /**
- * A tfjs tensor as far as scoring needs one: a shape and a synchronous read. Structural, so this
- * package needs no tfjs import to accept `tf.Tensor1D`.
+ * A tfjs tensor as far as scoring needs one: a shape and its reads. Structural, so this package
+ * needs no tfjs import to accept `tf.Tensor1D`.
  */
 export interface TensorLike {
   readonly shape: readonly number[];
   dataSync(): ArrayLike<number>;
+  data(): Promise<ArrayLike<number>>;
 }
 
 /**
- * One value per example: a JS array, a typed array, or a rank-1 tensor (read with `dataSync()`,
- * which blocks until a GPU backend has finished; call after the model ran).
+ * One value per example: a JS array, a typed array, or a rank-1 tensor. The score functions read
+ * a tensor with `dataSync()`, which blocks a browser page until a GPU backend has finished; read
+ * model outputs first with {@link readLikelihoodOutput} (`await data()`) to avoid that.
  */
 export type PerExampleValues = ArrayLike<number> | TensorLike;
 
@@ -69,4 +71,41 @@ export function checkSameLength(arrays: ReadonlyArray<[string, Float64Array]>): 
       );
     }
   }
+}
+
+/** A {@link LikelihoodOutput} read into arrays. */
+export interface LikelihoodArrays {
+  readonly logP: Float64Array;
+  readonly perScale: readonly Float64Array[];
+  readonly bitsPerDim: Float64Array;
+}
+
+/**
+ * Reads a model output's tensors with `await data()` (all at once), so a browser page is not
+ * blocked while the backend finishes; the arrays go to every score function as the tensors
+ * would. Arrays in the output are copied. The caller still owns (and disposes) the tensors.
+ *
+ * @example
+ * const out = model.logProb(x);
+ * const scores = finalScaleScore(await readLikelihoodOutput(out));
+ * tf.dispose(out);
+ */
+export async function readLikelihoodOutput(output: LikelihoodOutput): Promise<LikelihoodArrays> {
+  const read = async (source: PerExampleValues, name: string) =>
+    readPerExample(isTensorLike(source) ? await checkedData(source, name) : source, name);
+  const [logP, bitsPerDim, ...perScale] = await Promise.all([
+    read(output.logP, 'logP'),
+    read(output.bitsPerDim, 'bitsPerDim'),
+    ...output.perScale.map((t, k) => read(t, `perScale[${k}]`)),
+  ]);
+  return { logP: logP!, perScale, bitsPerDim: bitsPerDim! };
+}
+
+async function checkedData(source: TensorLike, name: string): Promise<ArrayLike<number>> {
+  if (source.shape.length !== 1) {
+    throw new ShapeError(
+      `${name} must be one value per example (rank 1), got a tensor of shape [${source.shape.join(', ')}].`,
+    );
+  }
+  return source.data();
 }

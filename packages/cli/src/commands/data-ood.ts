@@ -20,7 +20,7 @@ import {
   uniformNoise,
   writeDatasetAtomic,
 } from '../data/ood-sets.js';
-import { numberFlag, requiredStringFlag, stringFlag } from '../util/args.js';
+import { booleanFlag, numberFlag, requiredStringFlag, stringFlag } from '../util/args.js';
 import { writeJsonAtomic } from '../util/atomic-write.js';
 import { UsageError } from '../util/errors.js';
 
@@ -279,10 +279,11 @@ export const dataSubsetCommand: Command = {
   name: 'data subset',
   summary: 'write a seeded random sample of a dataset as .hgds',
   usage:
-    'hierglow data subset --data NAME|PATH --count N --out FILE.hgds [--split NAME] [--seed S]',
+    'hierglow data subset --data NAME|PATH --count N --out FILE.hgds [--split NAME] [--seed S] [--ignore-labels]',
   options: {
     data: { type: 'string' },
     split: { type: 'string' },
+    'ignore-labels': { type: 'boolean' },
     count: { type: 'string' },
     seed: { type: 'string' },
     out: { type: 'string' },
@@ -293,6 +294,7 @@ export const dataSubsetCommand: Command = {
     '  --count N                 images to keep (in source order, chosen uniformly at random)',
     '  --seed S                  (default 0)',
     '  --out FILE.hgds           written atomically; labels and provenance are kept',
+    '  --ignore-labels           copy the images only (CIFAR-layout records with any label bytes)',
   ],
   async run({ values }, io) {
     const source = requiredStringFlag(values, 'data', 'data subset', 'NAME|PATH');
@@ -300,7 +302,8 @@ export const dataSubsetCommand: Command = {
     const count = numberFlag(values, 'count', 0, { min: 1, integer: true });
     const seed = numberFlag(values, 'seed', 0, { integer: true });
     const split = stringFlag(values, 'split', 'train');
-    const ds = await openDataRef({ flag: 'data', source, split });
+    const ignoreLabels = booleanFlag(values, 'ignore-labels');
+    const ds = await openDataRef({ flag: 'data', source, split, ignoreLabels });
     try {
       const order = randomPermutation(ds.count, createRng(seed));
       const chosen = Int32Array.from(order.subarray(0, Math.min(count, ds.count))).sort();

@@ -11,8 +11,8 @@ import {
   summarizeGeneralBuild,
 } from '@hierglow/datasets';
 import type { Command } from '../command.js';
-import { openDataRef } from '../data/data-source.js';
-import { choiceFlag, numberFlag, stringFlag } from '../util/args.js';
+import { EVALUATION_SPLIT, openDataRef, parseDataArg } from '../data/data-source.js';
+import { booleanFlag, choiceFlag, numberFlag, stringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
 import { formatDuration } from '../util/progress.js';
 
@@ -31,18 +31,29 @@ function firstPositional(
 export const dataInspectCommand: Command = {
   name: 'data inspect',
   summary: 'print the format, image count, shape, label counts and pixel statistics of a dataset',
-  usage: 'hierglow data inspect NAME|PATH [--split NAME] [--json]',
-  options: { split: { type: 'string' }, json: { type: 'boolean' } },
+  usage: 'hierglow data inspect NAME|PATH[@SPLIT] [--split NAME] [--ignore-labels] [--json]',
+  options: {
+    split: { type: 'string' },
+    'ignore-labels': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
   noBackend: true,
   help: [
-    '  NAME|PATH                 catalogue name or path (.hgds, IDX, CIFAR, SVHN .mat, image folder)',
-    '  --split NAME              (default train)',
+    '  NAME|PATH[@SPLIT]         catalogue name or path (.hgds, IDX, CIFAR, SVHN .mat, image folder)',
+    '  --split NAME              (default test, as score and evaluate; PATH@train picks the',
+    '                            training split too)',
+    '  --ignore-labels           read the images only (CIFAR-layout records with any label bytes)',
     '  --json                    machine-readable output',
   ],
   async run({ values, positionals }, io) {
-    const source = firstPositional(positionals, undefined, 'NAME|PATH', 'data inspect');
-    const split = stringFlag(values, 'split', 'train');
-    const ds = await openDataRef({ flag: '', source, split });
+    const arg = firstPositional(positionals, undefined, 'NAME|PATH', 'data inspect');
+    const { source, split } = parseDataArg('', arg, stringFlag(values, 'split', EVALUATION_SPLIT));
+    const ds = await openDataRef({
+      flag: '',
+      source,
+      split,
+      ignoreLabels: booleanFlag(values, 'ignore-labels'),
+    });
     try {
       const labelCounts: Record<string, number> = {};
       if (ds.labels) {

@@ -1,14 +1,13 @@
 import type { Command, CommandIO } from '../command.js';
+import { EVALUATION_SPLIT, type NamedDataRef, parseDataArg } from '../data/data-source.js';
 import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
 import { type EvaluationSettings, evaluationPaths, runEvaluation } from '../report/evaluation.js';
 import { markdownTable } from '../report/markdown.js';
 import type { MetricsFile } from '../report/metrics.js';
 import { RunLog } from '../run/run-log.js';
 import {
-  limitOf,
+  applyDataFlags,
   loadScoringModels,
-  type NamedDataRef,
-  parseDataArg,
   SCORING_OPTIONS,
   scoringSettings,
   uniqueNames,
@@ -55,12 +54,11 @@ export async function evaluateFromFlags(
       "evaluate needs at least one --ood NAME|PATH[@SPLIT]. See 'hierglow evaluate --help'.",
     );
   }
-  const limit = limitOf(values);
   const refs: NamedDataRef[] = [
-    parseDataArg('in', inArg, 'test'),
-    ...ood.map((o) => parseDataArg('ood', o, 'test')),
+    parseDataArg('in', inArg, EVALUATION_SPLIT),
+    ...ood.map((o) => parseDataArg('ood', o, EVALUATION_SPLIT)),
   ];
-  if (limit !== undefined) for (const r of refs) r.limit = limit;
+  applyDataFlags(values, refs);
   uniqueNames(refs);
   const { noise, batchSize } = scoringSettings(values);
   const queue = queueSettings(values, 'evaluate', batchSize, `${out}/shards`);
@@ -127,6 +125,8 @@ export const evaluateCommand: Command = {
     '  --ood [NAME=]SOURCE[@SPLIT]  an OOD set; repeat for more (e.g. --ood digits=ood/digits.hgds)',
     '  --out DIR                 metrics.json, summary.md, report.html, scores/<set>.csv, log.txt',
     '  --limit N                 a seeded random subset of N images of every set (the same every run)',
+    '  --ignore-labels           read every set without labels (CIFAR-layout records with any',
+    '                            label bytes; no classification accuracy)',
     "  --noise MODE              bin-centre (default: x = v/256 - 0.5 + 1/512, the reference's",
     '                            final evaluation, spec 2.1) | uniform (dequantisation noise,',
     '                            seeded 20191120) | none',

@@ -87,9 +87,8 @@ export const reproduceFashionCommand: Command = {
   help: [
     '  --work DIR                everything goes here (default runs/reproduce-fashion):',
     '                            general/ (general set), ood/ (OOD sets), runs/general,',
-    '                            runs/fashion, runs/fashion-outlier, [runs/fashion-background,
-                            runs/fashion-supervised],',
-    '                            eval/<model>/, results.md,',
+    '                            runs/fashion, runs/fashion-outlier, [runs/fashion-background,',
+    '                            runs/fashion-supervised], eval/<model>/, results.md,',
     '                            commands.txt (the exact commands of every step)',
     'Sizes (defaults fit two CPU cores in a few hours; the paper uses L 3, K 32, hidden 512):',
     ...Object.entries(REPRODUCE_DEFAULTS).map(

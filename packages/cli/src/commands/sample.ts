@@ -61,8 +61,12 @@ export const sampleCommand: Command = {
     try {
       const x = model.sample(n, { temperature, seed });
       const [count, h, w, c] = x.shape;
-      const pixels = inputsToPixels(x.dataSync());
-      x.dispose();
+      let pixels: Uint8Array;
+      try {
+        pixels = inputsToPixels(await x.data());
+      } finally {
+        x.dispose();
+      }
       const grid = gridPng(
         {
           pixels: enlarge(pixels, count, h, w, c, zoom),

@@ -1,12 +1,12 @@
 import type { Command } from '../command.js';
+import { EVALUATION_SPLIT, parseDataArg } from '../data/data-source.js';
 import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
 import { type DatasetOutputs, scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, scoresToCsv, writeScores } from '../scoring/score-file.js';
 import {
-  limitOf,
+  applyDataFlags,
   loadScoringModels,
   openForScoring,
-  parseDataArg,
   SCORING_OPTIONS,
   scoringSettings,
 } from '../scoring/scoring-inputs.js';
@@ -34,6 +34,7 @@ export const scoreCommand: Command = {
     '  --data NAME|PATH          dataset to score (catalogue name or path)',
     '  --split NAME              (default test)',
     '  --limit N                 score only a seeded random subset of N images (the same every run)',
+    '  --ignore-labels           read the images only (CIFAR-layout records with any label bytes)',
     '  --noise MODE              bin-centre (default, spec 2.1 final evaluation) | uniform | none',
     '  --batch-size N            (default 256)',
     '  --out FILE                .json writes JSON, anything else CSV; default CSV on stdout',
@@ -47,9 +48,8 @@ export const scoreCommand: Command = {
   async run({ values, positionals }, io) {
     const source = stringFlag(values, 'data') ?? positionals[0];
     if (!source) throw new UsageError("score needs --data NAME|PATH. See 'hierglow score --help'.");
-    const ref = parseDataArg('data', source, stringFlag(values, 'split', 'test'));
-    const limit = limitOf(values);
-    if (limit !== undefined) ref.limit = limit;
+    const ref = parseDataArg('data', source, stringFlag(values, 'split', EVALUATION_SPLIT));
+    applyDataFlags(values, [ref]);
     const { noise, batchSize } = scoringSettings(values);
     const out = stringFlag(values, 'out');
     const queue = queueSettings(values, 'score', batchSize, out && `${out}.shards`);

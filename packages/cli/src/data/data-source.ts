@@ -1,7 +1,9 @@
+import { basename, extname } from 'node:path';
 import {
   batchIterator,
   createRng,
   DatasetError,
+  type DatasetRemedy,
   type ImageDataset,
   openDataset,
   randomPermutation,
@@ -39,6 +41,85 @@ export interface DataRef {
    * never the first ones (files sorted by class would bias them), kept in file order.
    */
   limit?: number;
+  /** Read the images without their labels (`--ignore-labels`). */
+  ignoreLabels?: boolean;
+}
+
+/** The flag that picks the split of the dataset a flag names; `@SPLIT` for the others. */
+const SPLIT_FLAGS: Record<string, string> = {
+  '': 'split',
+  data: 'split',
+  'eval-data': 'eval-split',
+  'outlier-data': 'outlier-split',
+  photos: 'photos-split',
+};
+
+/** A dataset error's remedy in the CLI's terms: the command or flag to use. */
+function cliAdvice(ref: DataRef, remedy: DatasetRemedy): string {
+  switch (remedy.kind) {
+    case 'download': {
+      const apt = remedy.debianPackages.length
+        ? ` or 'apt install ${remedy.debianPackages.join(' ')}'`
+        : '';
+      const npm = remedy.npmPackages.length
+        ? ` or 'npm install ${remedy.npmPackages.join(' ')}'`
+        : '';
+      return `run 'hierglow data download ${remedy.dataset}'${apt}${npm}`;
+    }
+    case 'other-split': {
+      const s = remedy.available[0]!;
+      const flag = SPLIT_FLAGS[ref.flag];
+      const use = flag ? `--${flag} ${s}` : `${ref.source}@${s}`;
+      return `it has ${remedy.available.length > 1 ? 'the splits' : 'only the split'} ${remedy.available.map((a) => `'${a}'`).join(', ')}: use ${use}`;
+    }
+    case 'ignore-labels':
+      return 'add --ignore-labels to read the images without labels (data inspect, data subset, score and evaluate take it)';
+  }
+}
+
+/**
+ * A dataset error as the CLI reports it: one line naming the flag, with the remedy phrased as
+ * the command or flag to use (the library's message phrases it as API options).
+ */
+export function datasetUsageError(ref: DataRef, e: DatasetError): UsageError {
+  const message = e.remedy ? `${e.problem}; ${cliAdvice(ref, e.remedy)}` : e.message;
+  return new UsageError(`${ref.flag ? `--${ref.flag}: ` : ''}${message}`, 1);
+}
+
+/** The split that `data inspect`, `score` and `evaluate` read unless told otherwise. */
+export const EVALUATION_SPLIT = 'test';
+
+/** A dataset to score, with the name it has in tables and file names. */
+export interface NamedDataRef extends DataRef {
+  name: string;
+}
+
+/**
+ * Parses `[NAME=]SOURCE[@SPLIT]` (e.g. `fashion-mnist@test`, `digits=ood/digits.hgds`): the
+ * name defaults to the catalogue name or the file name without extension.
+ */
+export function parseDataArg(flag: string, arg: string, defaultSplit: string): NamedDataRef {
+  let name: string | undefined;
+  let rest = arg;
+  const eq = rest.indexOf('=');
+  if (eq > 0) {
+    name = rest.slice(0, eq);
+    rest = rest.slice(eq + 1);
+  }
+  let split = defaultSplit;
+  const at = rest.lastIndexOf('@');
+  if (at > 0) {
+    split = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  const given = flag ? `--${flag} '${arg}'` : `'${arg}'`;
+  if (!rest) throw new UsageError(`${given} names no dataset; use [NAME=]SOURCE[@SPLIT]`);
+  if (name !== undefined && !/^[\w.-]+$/.test(name)) {
+    throw new UsageError(`${given}: the name must use letters, digits, '.', '_' or '-'`);
+  }
+  const base = basename(rest.replace(/[/\\]+$/, ''));
+  const derived = base.slice(0, base.length - extname(base).length) || base;
+  return { flag, source: rest, split, name: name ?? derived };
 }
 
 /** Seed of the random subset `--limit` takes: fixed, so that runs compare on the same images. */
@@ -51,16 +132,18 @@ export function limitIndices(count: number, limit: number, seed = LIMIT_SEED): I
 }
 
 /**
- * Opens the dataset a flag names (catalogue name or path) and, with `limit`, keeps its first
- * images. Dataset errors become one line that names the flag.
+ * Opens the dataset a flag names (catalogue name or path) and, with `limit`, keeps a seeded
+ * random subset of its images. Dataset errors become one line that names the flag.
  */
 export async function openDataRef(ref: DataRef): Promise<ImageDataset> {
   let ds: ImageDataset;
   try {
-    ds = await openDataset(ref.source, { split: ref.split });
+    ds = await openDataset(ref.source, {
+      split: ref.split,
+      ...(ref.ignoreLabels ? { ignoreLabels: true } : {}),
+    });
   } catch (e) {
-    if (DatasetError.isInstance(e))
-      throw new UsageError(`${ref.flag ? `--${ref.flag}: ` : ''}${(e as Error).message}`, 1);
+    if (DatasetError.isInstance(e)) throw datasetUsageError(ref, e);
     throw e;
   }
   if (ds.count === 0) {

@@ -2,12 +2,9 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type JobsOptions, Queue, QueueEvents } from 'bullmq';
+import type { NamedDataRef } from '../data/data-source.js';
 import type { DatasetOutputs } from '../scoring/score-dataset.js';
-import {
-  type NamedDataRef,
-  openForScoring,
-  type ScoringModels,
-} from '../scoring/scoring-inputs.js';
+import { openForScoring, type ScoringModels } from '../scoring/scoring-inputs.js';
 import { isFileSystemError, isUserFacingError, UsageError } from '../util/errors.js';
 import { ProgressBar } from '../util/progress.js';
 import { VERSION } from '../version.js';

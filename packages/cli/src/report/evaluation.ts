@@ -3,16 +3,13 @@ import { basename, dirname, join } from 'node:path';
 import type { ImageDataset } from '@hierglow/datasets';
 import { evalBatches } from '@hierglow/datasets';
 import type { AnyModel } from '@hierglow/glow';
+import type { NamedDataRef } from '../data/data-source.js';
 import type { LoadedModel } from '../model/checkpoint-ref.js';
 import { type HistoryFile, readHistory } from '../run/history.js';
 import { anomalyScores, type NamedScore } from '../scoring/anomaly-scores.js';
 import { type DatasetOutputs, pixelsFromInputs, scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, writeScores } from '../scoring/score-file.js';
-import {
-  type NamedDataRef,
-  openForScoring,
-  type ScoringModels,
-} from '../scoring/scoring-inputs.js';
+import { openForScoring, type ScoringModels } from '../scoring/scoring-inputs.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
 import { UsageError } from '../util/errors.js';
 import { reportHtml } from './html.js';
@@ -112,11 +109,12 @@ async function exampleGrid(
   throw new Error('unreachable: the dataset is not empty');
 }
 
-function sampleGrid(model: AnyModel, n: number, temperature: number) {
+async function sampleGrid(model: AnyModel, n: number, temperature: number) {
   const x = model.sample(n, { temperature, seed: 20191120 });
   try {
     const [count, height, width, channels] = x.shape;
-    return gridPng({ pixels: inputsToPixels(x.dataSync()), count, height, width, channels }, 8);
+    const pixels = inputsToPixels(await x.data());
+    return gridPng({ pixels, count, height, width, channels }, 8);
   } finally {
     x.dispose();
   }
@@ -133,9 +131,18 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
   const paths = evaluationPaths(s.out);
   const perSet: { ref: NamedDataRef; outputs: DatasetOutputs; scores: NamedScore[] }[] = [];
   const examples: { dataset: string; png: Uint8Array; width: number }[] = [];
-  for (const ref of refs) {
-    const { ds, transform } = await openForScoring(ref, models.shape, s.noise);
-    try {
+  // Every set is opened (and checked against the model) before any is scored, so a bad
+  // --ood path fails at once, not after minutes of scoring the sets before it.
+  const opened: Awaited<ReturnType<typeof openForScoring>>[] = [];
+  try {
+    for (const ref of refs) opened.push(await openForScoring(ref, models.shape, s.noise));
+  } catch (e) {
+    await Promise.all(opened.map((o) => o.ds.close()));
+    throw e;
+  }
+  try {
+    for (const [i, ref] of refs.entries()) {
+      const { ds, transform } = opened[i]!;
       const started = performance.now();
       const queued = s.scored?.get(ref.name);
       const outputs =
@@ -155,9 +162,9 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
       await writeScores(join(paths.scores, `${ref.name}.csv`), scoreColumns(outputs));
       const grid = await exampleGrid(ds, transform, Math.min(16, ds.count));
       examples.push({ dataset: ref.name, ...grid });
-    } finally {
-      await ds.close();
     }
+  } finally {
+    await Promise.all(opened.map((o) => o.ds.close()));
   }
   const [inSet, ...oodSets] = perSet;
   if (!inSet || oodSets.length === 0) throw new UsageError('evaluate needs at least one --ood set');
@@ -200,7 +207,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
 
   let samples: { temperature: number; png: Uint8Array; width: number; model: string } | undefined;
   if (s.samples > 0) {
-    const grid = sampleGrid(models.model.model, s.samples, s.temperature);
+    const grid = await sampleGrid(models.model.model, s.samples, s.temperature);
     samples = { temperature: s.temperature, model: models.model.dir, ...grid };
   }
   const histories: { name: string; history: HistoryFile }[] = [];

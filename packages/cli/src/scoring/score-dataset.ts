@@ -63,18 +63,29 @@ function scalesOf(model: AnyModel): number {
 }
 
 /** Runs one model on a batch and copies its outputs into `into` from `offset`. */
-function runModel(model: AnyModel, x: tf.Tensor4D, into: ModelOutputs, offset: number): void {
-  tf.tidy(() => {
-    const r = model.logProb(x);
-    into.logP.set(r.logP.dataSync(), offset);
-    into.bitsPerDim.set(r.bitsPerDim.dataSync(), offset);
-    r.perScale.forEach((t, k) => {
-      into.perScale[k]!.set(t.dataSync(), offset);
+async function runModel(
+  model: AnyModel,
+  x: tf.Tensor4D,
+  into: ModelOutputs,
+  offset: number,
+): Promise<void> {
+  const r = model.logProb(x);
+  const perClass = (r as { logPPerClass?: tf.Tensor2D }).logPPerClass;
+  try {
+    // `await data()` lets the backend finish without blocking the event loop (progress, Ctrl-C).
+    const [logP, bitsPerDim, ...perScale] = await Promise.all(
+      [r.logP, r.bitsPerDim, ...r.perScale].map((t) => t.data()),
+    );
+    into.logP.set(logP!, offset);
+    into.bitsPerDim.set(bitsPerDim!, offset);
+    perScale.forEach((values, k) => {
+      into.perScale[k]!.set(values, offset);
     });
-    const perClass = (r as { logPPerClass?: tf.Tensor2D }).logPPerClass;
     if (into.predictedClass && perClass)
-      into.predictedClass.set(predictedClasses(perClass), offset);
-  });
+      into.predictedClass.set(await predictedClasses(perClass), offset);
+  } finally {
+    tf.dispose(r as unknown as tf.TensorContainer);
+  }
 }
 
 /**
@@ -172,9 +183,9 @@ export async function scoreDataset(
     if (options.signal?.aborted) break;
     const x = tf.tensor4d(batch.x, batch.shape, 'float32');
     try {
-      runModel(model, x, result.model, done);
-      if (general && result.general) runModel(general, x, result.general, done);
-      if (background && result.background) runModel(background, x, result.background, done);
+      await runModel(model, x, result.model, done);
+      if (general && result.general) await runModel(general, x, result.general, done);
+      if (background && result.background) await runModel(background, x, result.background, done);
     } finally {
       x.dispose();
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseDataArg, uniqueNames } from './scoring-inputs.js';
+import { parseDataArg } from '../data/data-source.js';
+import { uniqueNames } from './scoring-inputs.js';
 
 describe('parseDataArg', () => {
   it('reads [NAME=]SOURCE[@SPLIT] with names from catalogue names and file names', () => {

@@ -1,8 +1,13 @@
-import { basename, extname } from 'node:path';
 import type { ImageDataset, TransformOptions } from '@hierglow/datasets';
-import { type DataRef, type ImageShape, openDataRef, transformFor } from '../data/data-source.js';
+import {
+  type DataRef,
+  type ImageShape,
+  type NamedDataRef,
+  openDataRef,
+  transformFor,
+} from '../data/data-source.js';
 import { type LoadedModel, loadModelFlag } from '../model/checkpoint-ref.js';
-import { choiceFlag, numberFlag, type OptionSpec, stringFlag } from '../util/args.js';
+import { booleanFlag, choiceFlag, numberFlag, type OptionSpec, stringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
 
 /** Flags shared by `score` and `evaluate`. */
@@ -13,6 +18,7 @@ export const SCORING_OPTIONS = {
   noise: { type: 'string' },
   'batch-size': { type: 'string' },
   limit: { type: 'string' },
+  'ignore-labels': { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 /** Input values at evaluation (spec 2.1): bin centres by default, as the reference's final evaluation. */
@@ -82,38 +88,6 @@ export async function loadScoringModels(
   return result;
 }
 
-/** A dataset to score, with the name it has in tables and file names. */
-export interface NamedDataRef extends DataRef {
-  name: string;
-}
-
-/**
- * Parses `[NAME=]SOURCE[@SPLIT]` (e.g. `fashion-mnist@test`, `digits=ood/digits.hgds`): the
- * name defaults to the catalogue name or the file name without extension.
- */
-export function parseDataArg(flag: string, arg: string, defaultSplit: string): NamedDataRef {
-  let name: string | undefined;
-  let rest = arg;
-  const eq = rest.indexOf('=');
-  if (eq > 0) {
-    name = rest.slice(0, eq);
-    rest = rest.slice(eq + 1);
-  }
-  let split = defaultSplit;
-  const at = rest.lastIndexOf('@');
-  if (at > 0) {
-    split = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  if (!rest) throw new UsageError(`--${flag} '${arg}' names no dataset; use [NAME=]SOURCE[@SPLIT]`);
-  if (name !== undefined && !/^[\w.-]+$/.test(name)) {
-    throw new UsageError(`--${flag} '${arg}': the name must use letters, digits, '.', '_' or '-'`);
-  }
-  const base = basename(rest.replace(/[/\\]+$/, ''));
-  const derived = base.slice(0, base.length - extname(base).length) || base;
-  return { flag, source: rest, split, name: name ?? derived };
-}
-
 /** Makes dataset names unique by suffixing repeats with the split or a counter. */
 export function uniqueNames(refs: NamedDataRef[]): void {
   const seen = new Set<string>();
@@ -123,6 +97,16 @@ export function uniqueNames(refs: NamedDataRef[]): void {
     for (let k = 2; seen.has(name); k++) name = `${r.name}-${k}`;
     r.name = name;
     seen.add(name);
+  }
+}
+
+/** `--limit` and `--ignore-labels` of the scoring commands onto the datasets they name. */
+export function applyDataFlags(values: Record<string, unknown>, refs: DataRef[]): void {
+  const limit = limitOf(values);
+  const ignoreLabels = booleanFlag(values, 'ignore-labels');
+  for (const r of refs) {
+    if (limit !== undefined) r.limit = limit;
+    if (ignoreLabels) r.ignoreLabels = true;
   }
 }
 

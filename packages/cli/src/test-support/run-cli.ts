@@ -39,7 +39,11 @@ export function startCli(
   return { child, done };
 }
 
-/** Runs the CLI to completion. */
-export function runCli(args: string[], cwd: string): Promise<CliResult> {
-  return startCli(args, cwd).done;
+/** Runs the CLI to completion; `env` adds to (or overrides) this process's environment. */
+export function runCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return startCli(args, cwd, env).done;
 }

@@ -22,6 +22,6 @@ export function isUserFacingError(e: unknown): e is Error & { _tag: string } {
 }
 
 /** Node's own file errors (ENOENT, EACCES, ...) are user-facing too: they name the path. */
-export function isFileSystemError(e: unknown): e is NodeJS.ErrnoException {
-  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && 'path' in e;
+export function isFileSystemError(e: unknown): e is Error & { code: string; path: string } {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && 'path' in e;
 }

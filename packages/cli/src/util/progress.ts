@@ -3,18 +3,25 @@
  * On a TTY it redraws one line; elsewhere (logs, CI) it prints at most one line every
  * `minIntervalMs` so log files stay readable.
  */
+/** What a progress line is written to: a terminal redraws the line in place. */
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
 export interface ProgressOptions {
   total: number;
   label: string;
   unit?: string;
-  stream?: NodeJS.WriteStream;
+  /** Default `process.stderr`. */
+  stream?: ProgressStream;
   minIntervalMs?: number;
 }
 
 export class ProgressBar {
   private readonly start = Date.now();
   private lastDraw = 0;
-  private readonly stream: NodeJS.WriteStream;
+  private readonly stream: ProgressStream;
   private readonly tty: boolean;
 
   constructor(private readonly options: ProgressOptions) {

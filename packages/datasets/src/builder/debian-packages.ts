@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { EnvironmentVariables } from '../download/cache-dir.js';
 import { CorruptDatasetError, DownloadError, MissingToolError } from '../errors.js';
 
 /**
@@ -23,7 +24,7 @@ export interface DebianFetchOptions {
    */
   aptUpdate?: boolean;
   /** Environment (PATH) of apt-get and dpkg-deb; default `process.env`. */
-  env?: NodeJS.ProcessEnv;
+  env?: EnvironmentVariables;
   /** Stops the running apt-get or dpkg-deb; the temporary folder is removed. */
   signal?: AbortSignal;
   onProgress?: (event: DebianFetchEvent) => void;
@@ -138,7 +139,12 @@ function tail(output: string): string {
 function runTool(
   cmd: string,
   args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv | undefined; signal?: AbortSignal; cacheDir: string },
+  opts: {
+    cwd: string;
+    env: EnvironmentVariables | undefined;
+    signal?: AbortSignal;
+    cacheDir: string;
+  },
 ): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, {

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { EnvironmentVariables } from '../download/cache-dir.js';
 import { type DebianFetchOptions, fetchDebianPackages } from './debian-packages.js';
 import type { PhotoSource } from './general-builder.js';
 
@@ -22,7 +23,7 @@ export const DEBDATA_ENV_VAR = 'HIERGLOW_DEBDATA';
  * The default folder of unpacked packages: `$HIERGLOW_DEBDATA`, else
  * `$XDG_CACHE_HOME/hierglow/debdata`, else `~/.cache/hierglow/debdata`.
  */
-export function defaultDebianCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultDebianCacheDir(env: EnvironmentVariables = process.env): string {
   if (env[DEBDATA_ENV_VAR]) return env[DEBDATA_ENV_VAR]!;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hierglow', 'debdata');
 }

@@ -88,6 +88,26 @@ describe('CIFAR binary', () => {
     const err = await openCifarFile(join(dir, 'test_batch.bin'), 'cifar10').catch((e) => e);
     expect(CorruptDatasetError.isInstance(err)).toBe(true);
     expect(err.message).toMatch(/test_batch\.bin: record 2 has label 10/);
+    expect(err.remedy).toEqual({ kind: 'ignore-labels' });
+    expect(err.message).toMatch(/ignoreLabels: true/);
+  });
+
+  it('reads records with any label bytes as images only with ignoreLabels', async () => {
+    const dir = await tempDir();
+    const { bytes, planar } = cifarRecords(3, 1, (i) => [24 + i], 5);
+    await writeFile(join(dir, 'test_batch.bin'), bytes);
+    const ds = await openCifarFile(join(dir, 'test_batch.bin'), 'cifar10', { ignoreLabels: true });
+    try {
+      expect(ds.count).toBe(3);
+      expect(ds.labels).toBeUndefined();
+      expect(ds.numClasses).toBeUndefined();
+      const b = await ds.get(1);
+      expect(b.labels).toBeUndefined();
+      // First pixel of image 1 is its R plane's first byte.
+      expect(b.pixels[0]).toBe(planar[3072]);
+    } finally {
+      await ds.close();
+    }
   });
 
   it('survives fuzzed files with typed errors only', async () => {

@@ -23,6 +23,11 @@ export interface CifarOptions {
   labelKind?: 'fine' | 'coarse';
   classNames?: readonly string[];
   details?: Record<string, unknown>;
+  /**
+   * Skip the label bytes, unread and unchecked (default false): for your own 32x32x3 records in
+   * this layout whose label bytes are not CIFAR classes.
+   */
+  ignoreLabels?: boolean;
 }
 
 /** Opens one CIFAR binary file, checking the record size and every label. */
@@ -48,11 +53,14 @@ export async function openCifarFile(
     const count = store.size / stride;
     const fine = variant === 'cifar100' && options.labelKind !== 'coarse';
     const numClasses = variant === 'cifar10' ? 10 : fine ? 100 : 20;
-    const labels = await scanLabels(store, count, stride, fine ? 1 : 0);
-    const bad = findBadLabel(labels, numClasses);
+    const labels = options.ignoreLabels
+      ? undefined
+      : await scanLabels(store, count, stride, fine ? 1 : 0);
+    const bad = labels ? findBadLabel(labels, numClasses) : -1;
     if (bad >= 0) {
       throw new CorruptDatasetError(
-        `${path}: record ${bad} has label ${labels[bad]}, outside the ${numClasses} ${variant} classes; the file is corrupt or of another dataset`,
+        `${path}: record ${bad} has label ${labels![bad]}, outside the ${numClasses} ${variant} classes; the file is corrupt or of another dataset`,
+        { remedy: { kind: 'ignore-labels' } },
       );
     }
     return new RecordDataset(
@@ -63,8 +71,8 @@ export async function openCifarFile(
         width: 32,
         channels: 3,
         labels,
-        numClasses,
-        classNames: options.classNames,
+        numClasses: labels ? numClasses : undefined,
+        classNames: labels ? options.classNames : undefined,
         provenance: {
           format: `${variant}-binary`,
           sources: [path],

@@ -301,8 +301,10 @@ export async function findIdxSplit(dir: string, split: string, prefix?: string):
   }
   const hit = files.find((f) => f.prefix === chosen && f.split === split);
   if (!hit) {
+    const available = files.filter((f) => f.prefix === chosen).map((f) => f.split);
     throw new DatasetNotFoundError(
       `${dir}: no ${chosen}${split === 'train' ? 'train' : 't10k'}-images-idx3-ubyte[.gz] file for split '${split}'`,
+      available.length > 0 ? { remedy: { kind: 'other-split', split, available } } : undefined,
     );
   }
   return hit.path;

@@ -139,7 +139,7 @@ export function bijectorBattery(
     const { inputShape: jacShape, ...jacOptions } = options.jacobian ?? {};
     cases.push([
       'jacobian',
-      'log-det equals log|det J| of the numerical Jacobian',
+      'log-det equals log|det J| of the Jacobian',
       withFixture((b, x) => checkJacobianLogDet(b, x, jacOptions), jacShape ?? inputShape),
     ]);
   }

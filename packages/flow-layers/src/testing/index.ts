@@ -13,6 +13,7 @@ export {
   bijectorBattery,
 } from './battery.js';
 export {
+  AUTODIFF_MAX_DIMENSION,
   checkBadInputRejected,
   checkBijectorNoTensorLeak,
   checkConfigRoundTrip,
@@ -23,6 +24,7 @@ export {
   checkMethodsAgree,
   checkNoTensorLeak,
   checkShapes,
+  type JacobianMethod,
   type JacobianOptions,
   type Tolerance,
 } from './checks.js';

@@ -13,8 +13,10 @@ import type { SaveStage } from './atomic-directory.js';
 import {
   CHECKPOINT_FILES,
   loadCheckpoint,
+  loadCheckpointFromBytes,
   loadModelWeights,
   restoreModel,
+  restoreModelFromBytes,
   saveCheckpoint,
   saveCheckpointStaged,
 } from './checkpoint.js';
@@ -261,6 +263,67 @@ describe('checkpoint directory', () => {
     );
     await mkdir(join(root, 'empty'));
     await expect(loadCheckpoint(join(root, 'empty'))).rejects.toThrow(/has no config\.json/);
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('loads from bytes with the same checks and results as from disk', async () => {
+    const dir = join(root, 'bytes');
+    const { model, optimizer } = trainedTinyFlow();
+    await saveCheckpoint(dir, { model, optimizer, trainingState: initialTrainingState(3) });
+    const files = new Map<string, Uint8Array>();
+    for (const name of await readdir(dir)) files.set(name, await readFile(join(dir, name)));
+
+    const fromDisk = await loadCheckpoint(dir);
+    const fromBytes = await loadCheckpointFromBytes(files, { name: 'tiny' });
+    expect(fromBytes.dir).toBe('tiny');
+    expect(fromBytes.config).toEqual(fromDisk.config);
+    expect(fromBytes.trainingState).toEqual(fromDisk.trainingState);
+    expect(Object.keys(fromBytes.tensors).sort()).toEqual(Object.keys(fromDisk.tensors).sort());
+    for (const [name, t] of Object.entries(fromDisk.tensors)) {
+      expect(Array.from(fromBytes.tensors[name]!.dataSync())).toEqual(Array.from(t.dataSync()));
+    }
+    expect(fromBytes.optimizerState!.iterations).toBe(fromDisk.optimizerState!.iterations);
+    fromDisk.dispose();
+    fromBytes.dispose();
+
+    // A plain object works too, and the restored model scores exactly as the saved one.
+    const before = tf.memory().numTensors;
+    const restored = await restoreModelFromBytes(Object.fromEntries(files), createTinyFlow);
+    expect(logPOf(restored.model)).toEqual(logPOf(model));
+    restored.model.dispose();
+    tf.dispose([
+      ...Object.values(restored.optimizerState!.expAvg),
+      ...Object.values(restored.optimizerState!.expInf),
+    ]);
+    expect(tf.memory().numTensors).toBe(before);
+
+    // The same validation as on disk, naming the file under the given name.
+    const modelBytes = files.get(CHECKPOINT_FILES.model)!;
+    const truncated = new Map(files).set(CHECKPOINT_FILES.model, modelBytes.subarray(0, 100));
+    await expect(loadCheckpointFromBytes(truncated, { name: 'tiny' })).rejects.toThrow(
+      /^tiny\/model\.safetensors: 100 bytes, but config\.json records \d+: the file is truncated/,
+    );
+    const flipped = Uint8Array.from(modelBytes);
+    flipped[flipped.length - 1]! ^= 0xff;
+    await expect(
+      loadCheckpointFromBytes(new Map(files).set(CHECKPOINT_FILES.model, flipped)),
+    ).rejects.toThrow(/^checkpoint\/model\.safetensors: SHA-256 differs/);
+    const withoutOptimizer = new Map(files);
+    withoutOptimizer.delete(CHECKPOINT_FILES.optimizer);
+    await expect(loadCheckpointFromBytes(withoutOptimizer)).rejects.toThrow(
+      /optimizer\.safetensors: listed in config\.json but not among the files given/,
+    );
+    const noConfig = new Map(files);
+    noConfig.delete(CHECKPOINT_FILES.config);
+    await expect(loadCheckpointFromBytes(noConfig)).rejects.toThrow(CheckpointNotFoundError);
+    const badJson = new Map(files).set(
+      CHECKPOINT_FILES.config,
+      new TextEncoder().encode('{"format":'),
+    );
+    await expect(loadCheckpointFromBytes(badJson)).rejects.toThrow(
+      /checkpoint\/config\.json: not valid JSON/,
+    );
     model.dispose();
     optimizer.dispose();
   });

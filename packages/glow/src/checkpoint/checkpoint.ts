@@ -96,7 +96,7 @@ export interface CheckpointInput {
 
 /** A loaded checkpoint. Its tensors belong to the caller: free them with `dispose()`. */
 export interface LoadedCheckpoint {
-  /** The checkpoint directory (absolute). */
+  /** The checkpoint directory (absolute), or the name of bytes loaded with {@link loadCheckpointFromBytes}. */
   dir: string;
   config: CheckpointConfig;
   /** Model variables by name (see {@link CHECKPOINT_FILES}). */
@@ -205,11 +205,93 @@ async function encodeOptimizer(optimizer: Adamax): Promise<Uint8Array> {
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const root = resolve(dir);
   await assertCheckpointDirectory(root);
+  return decodeCheckpoint({
+    where: root,
+    read: async (name) => {
+      try {
+        return await readFile(join(root, name));
+      } catch (cause) {
+        throw new CheckpointCorruptError(
+          `${join(root, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
+          { cause },
+        );
+      }
+    },
+  });
+}
+
+/**
+ * A checkpoint's files in memory, by file name (`config.json`, `model.safetensors`, ...): what
+ * a browser fetches, an archive holds, or a bundler embeds.
+ */
+export type CheckpointBytes =
+  | ReadonlyMap<string, Uint8Array>
+  | Readonly<Record<string, Uint8Array>>;
+
+/** Options of {@link loadCheckpointFromBytes} and {@link restoreModelFromBytes}. */
+export interface CheckpointBytesOptions {
+  /** What error messages and `LoadedCheckpoint.dir` call the checkpoint (default 'checkpoint'). */
+  name?: string;
+}
+
+/**
+ * Loads a checkpoint from its files' bytes, with exactly the checks of {@link loadCheckpoint}:
+ * `config.json`, every listed file's size and SHA-256, the tensors. Files that `config.json`
+ * does not list are ignored, as on disk.
+ *
+ * @example
+ * const files = new Map([['config.json', configBytes], ['model.safetensors', weightBytes]]);
+ * const checkpoint = await loadCheckpointFromBytes(files, { name: 'fashion' });
+ */
+export async function loadCheckpointFromBytes(
+  files: CheckpointBytes,
+  options: CheckpointBytesOptions = {},
+): Promise<LoadedCheckpoint> {
+  const where = options.name ?? 'checkpoint';
+  const lookup = (name: string): Uint8Array | undefined =>
+    files instanceof Map
+      ? files.get(name)
+      : Object.hasOwn(files, name)
+        ? (files as Readonly<Record<string, Uint8Array>>)[name]
+        : undefined;
+  if (!lookup(CHECKPOINT_FILES.config)) {
+    throw new CheckpointNotFoundError(
+      `${where} is not a hierglow checkpoint: it has no ${CHECKPOINT_FILES.config}`,
+    );
+  }
+  return decodeCheckpoint({
+    where,
+    read: async (name) => {
+      const bytes = lookup(name);
+      if (!bytes) {
+        throw new CheckpointCorruptError(
+          `${join(where, name)}: listed in ${CHECKPOINT_FILES.config} but not among the files given`,
+        );
+      }
+      return bytes;
+    },
+  });
+}
+
+/** Where a checkpoint's files come from: a directory or bytes in memory. */
+interface CheckpointSource {
+  /** The directory, or the name of bytes: file names are joined to it in messages. */
+  where: string;
+  /** A file's bytes; throws a {@link CheckpointCorruptError} naming the file when absent. */
+  read(name: string): Promise<Uint8Array>;
+}
+
+/** The one validation path of every loader: config, sizes and checksums, tensors. */
+async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpoint> {
+  const root = source.where;
   const configPath = join(root, CHECKPOINT_FILES.config);
-  const config = parseConfig(await readFile(configPath, 'utf8'), configPath);
+  const config = parseConfig(
+    new TextDecoder().decode(await source.read(CHECKPOINT_FILES.config)),
+    configPath,
+  );
   const files: Record<string, Uint8Array> = {};
   for (const [name, digest] of Object.entries(config.files))
-    files[name] = await readVerified(root, name, digest);
+    files[name] = verified(await source.read(name), join(root, name), digest);
   const modelBytes = files[CHECKPOINT_FILES.model];
   if (!modelBytes) {
     throw new CheckpointCorruptError(
@@ -326,19 +408,8 @@ function parseConfig(text: string, path: string): CheckpointConfig {
   return c as CheckpointConfig;
 }
 
-async function readVerified(root: string, name: string, digest: FileDigest): Promise<Uint8Array> {
-  const path = join(root, name);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new CheckpointCorruptError(
-      `${path}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
-      {
-        cause,
-      },
-    );
-  }
+/** `bytes` when they have the size and SHA-256 that `config.json` records for `path`. */
+function verified(bytes: Uint8Array, path: string, digest: FileDigest): Uint8Array {
   if (bytes.length !== digest.bytes) {
     throw new CheckpointCorruptError(
       `${path}: ${bytes.length} bytes, but ${CHECKPOINT_FILES.config} records ${digest.bytes}: the file is ${
@@ -480,7 +551,27 @@ export async function restoreModel<M extends TrainableModel>(
   dir: string,
   factory: ModelFactory<M>,
 ): Promise<RestoredModel<M>> {
-  const checkpoint = await loadCheckpoint(dir);
+  return restoreFrom(await loadCheckpoint(dir), factory);
+}
+
+/**
+ * {@link restoreModel} from a checkpoint's files in memory (see {@link loadCheckpointFromBytes}).
+ *
+ * @example
+ * const { model } = await restoreModelFromBytes(files, createModel, { name: 'fashion' });
+ */
+export async function restoreModelFromBytes<M extends TrainableModel>(
+  files: CheckpointBytes,
+  factory: ModelFactory<M>,
+  options: CheckpointBytesOptions = {},
+): Promise<RestoredModel<M>> {
+  return restoreFrom(await loadCheckpointFromBytes(files, options), factory);
+}
+
+function restoreFrom<M extends TrainableModel>(
+  checkpoint: LoadedCheckpoint,
+  factory: ModelFactory<M>,
+): RestoredModel<M> {
   let model: M | undefined;
   try {
     try {

@@ -4,7 +4,9 @@ import { HierglowError } from '@hierglow/flow-layers';
  * Error classes of the checkpoint module. Each carries a `_tag`, so `isInstance` works across
  * duplicate installs (like the errors of @hierglow/flow-layers).
  */
-function tagged<T extends string>(tag: T) {
+// The declared return type keeps the .d.ts from spelling out Error's static members (which
+// name the NodeJS namespace of @types/node) for every tagged class.
+function tagged<T extends string>(tag: T): typeof HierglowError {
   return class extends HierglowError {
     override readonly _tag: string = tag;
     static override isInstance(e: unknown): e is HierglowError {

@@ -390,20 +390,22 @@ describe('ClassConditionalGlow conversion, sampling, config and checkpoints', ()
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('predictedClasses and classificationAccuracy: argmax per row, NaN rows count as wrong', () => {
+  it('predictedClasses and classificationAccuracy: argmax per row, NaN rows count as wrong', async () => {
     const logP = tf.tensor2d([
       [-3, -1, -2],
       [-1, -1, -5],
       [Number.NaN, 0, 0],
       [-9, -8, -7],
     ]);
-    expect(Array.from(predictedClasses(logP))).toEqual([1, 0, -1, 2]);
-    expect(classificationAccuracy(logP, [1, 0, 2, 2])).toBe(0.75);
-    expect(classificationAccuracy(logP, tf.tensor1d([0, 1, 1, 0], 'int32'))).toBe(0);
-    expect(() => classificationAccuracy(logP, [1, 2])).toThrow(/2 labels for 4 rows/);
-    expect(() => predictedClasses(tf.zeros([2]) as unknown as tf.Tensor2D)).toThrow(
+    expect(Array.from(await predictedClasses(logP))).toEqual([1, 0, -1, 2]);
+    expect(await classificationAccuracy(logP, [1, 0, 2, 2])).toBe(0.75);
+    const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
+    expect(await classificationAccuracy(logP, labels)).toBe(0);
+    await expect(classificationAccuracy(logP, [1, 2])).rejects.toThrow(/2 labels for 4 rows/);
+    const wrongRank = tf.zeros([2]);
+    await expect(predictedClasses(wrongRank as unknown as tf.Tensor2D)).rejects.toThrow(
       /\[batch, classes\]/,
     );
-    logP.dispose();
+    tf.dispose([logP, labels, wrongRank]);
   });
 });

@@ -4,19 +4,24 @@ import type * as tf from '@tensorflow/tfjs-core';
 /**
  * The predicted class of every row of per-class log-densities (`[batch, classes]`, e.g.
  * `logProbPerClass`): the argmax, ties to the lower index. A row with a NaN has no prediction
- * (−1), so it counts as wrong in {@link classificationAccuracy} instead of as class 0.
+ * (−1), so it counts as wrong in {@link classificationAccuracy} instead of as class 0. Reads
+ * the tensor with `await data()`, so a browser page is not blocked while a GPU finishes.
  *
  * @example
- * predictedClasses(model.logProbPerClass(x)); // Int32Array [batch]
+ * await predictedClasses(model.logProbPerClass(x)); // Int32Array [batch]
  */
-export function predictedClasses(logPPerClass: tf.Tensor2D): Int32Array {
+export async function predictedClasses(logPPerClass: tf.Tensor2D): Promise<Int32Array> {
   if (logPPerClass.rank !== 2) {
     throw new ShapeError(
       `predictedClasses expects per-class log-densities [batch, classes], got shape [${logPPerClass.shape}]`,
     );
   }
   const [rows, classes] = logPPerClass.shape;
-  const values = logPPerClass.dataSync();
+  return argmaxRows(await logPPerClass.data(), rows, classes);
+}
+
+/** Row-wise argmax of a row-major `[rows, classes]` array; −1 for a row with a NaN. */
+function argmaxRows(values: ArrayLike<number>, rows: number, classes: number): Int32Array {
   const out = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
     let best = -1;
@@ -44,14 +49,17 @@ export function predictedClasses(logPPerClass: tf.Tensor2D): Int32Array {
  * @param logPPerClass `[batch, classes]`, e.g. `model.logProbPerClass(x)`
  * @param labels one integer label per row
  * @example
- * const accuracy = classificationAccuracy(model.logProbPerClass(x), [3, 0, 7]);
+ * const accuracy = await classificationAccuracy(model.logProbPerClass(x), [3, 0, 7]);
  */
-export function classificationAccuracy(
+export async function classificationAccuracy(
   logPPerClass: tf.Tensor2D,
   labels: tf.Tensor | ArrayLike<number>,
-): number {
-  const predicted = predictedClasses(logPPerClass);
-  const truth = 'dataSync' in labels ? labels.dataSync() : labels;
+): Promise<number> {
+  const predicted = await predictedClasses(logPPerClass);
+  const truth =
+    'data' in labels && typeof labels.data === 'function'
+      ? await labels.data()
+      : (labels as ArrayLike<number>);
   if (truth.length !== predicted.length) {
     throw new ShapeError(
       `classificationAccuracy: ${truth.length} labels for ${predicted.length} rows of log-densities`,

@@ -33,8 +33,10 @@ export async function meanBitsPerDim(
   for await (const batch of data) {
     try {
       const x = batchImages(batch, `evaluation batch ${index}`);
-      const logP = tf.tidy(() => model.logProb(x).logP.dataSync());
+      const logPTensor = tf.tidy(() => model.logProb(x).logP);
       x.dispose();
+      const logP = await logPTensor.data();
+      logPTensor.dispose();
       for (const v of logP) {
         examples += 1;
         if (!Number.isFinite(v)) continue;
