@@ -13,14 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `node dist/bin.js ...args`; `done` resolves when it exits. */
+/** Starts `node dist/bin.js ...args` (with extra environment variables); `done` resolves when it exits. */
 export function startCli(
   args: string[],
   cwd: string,
+  env: Record<string, string> = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd,
-    env: { ...process.env, HIERGLOW_DEBUG: '' },
+    env: { ...process.env, HIERGLOW_DEBUG: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
