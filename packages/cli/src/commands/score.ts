@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { scoreDataset } from '../scoring/score-dataset.js';
 import { scoreColumns, scoresToCsv, writeScores } from '../scoring/score-file.js';
@@ -11,6 +12,7 @@ import {
 } from '../scoring/scoring-inputs.js';
 import { stringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { prepareOutputFolder } from '../util/output-folder.js';
 
 /** `hierglow score`: per-example likelihood scores of one dataset, as CSV or JSON. */
 export const scoreCommand: Command = {
@@ -45,6 +47,9 @@ export const scoreCommand: Command = {
     const limit = limitOf(values);
     if (limit !== undefined) ref.limit = limit;
     const { noise, batchSize } = scoringSettings(values);
+    const out = stringFlag(values, 'out');
+    // Checked before scoring: an unwritable --out must not waste the whole run.
+    if (out) prepareOutputFolder('out', dirname(resolve(out)));
     const models = await loadScoringModels(values, 'score');
     try {
       const { ds, transform } = await openForScoring(ref, models.shape, noise);
@@ -54,9 +59,9 @@ export const scoreCommand: Command = {
           batchSize,
           label: `score ${ref.name}`,
           signal: io.signal,
+          warn: (message) => io.err(message),
         });
         const columns = scoreColumns(outputs);
-        const out = stringFlag(values, 'out');
         if (out) {
           await writeScores(out, columns);
           io.err(`wrote ${outputs.count} rows to ${out}`);

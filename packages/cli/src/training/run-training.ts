@@ -38,6 +38,7 @@ import {
 import { RunLog } from '../run/run-log.js';
 import { booleanFlag, requiredStringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { prepareOutputFolder } from '../util/output-folder.js';
 import { formatDuration, ProgressBar } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { modelConfigFor, resolveTrainingSettings, type TrainingSettings } from './settings.js';
@@ -74,6 +75,8 @@ export async function runTrainingFromFlags(
 ): Promise<TrainingOutcome> {
   const out = requiredStringFlag(values, 'out', command, 'RUN_DIR (the folder this run writes)');
   const paths = runPaths(out);
+  // Before anything else: a run that cannot write its folder must not start.
+  prepareOutputFolder('out', out);
   const resume = booleanFlag(values, 'resume');
   let flags: Record<string, unknown>;
   let createdAt = new Date().toISOString();
@@ -317,7 +320,11 @@ async function runTraining(
     return { reason: 'finished', state, settings };
   } catch (e) {
     // The terminal shows the error (main prints it); the log keeps it beside the run.
-    log.fileOnly(`error: ${(e as Error)?.message ?? String(e)}`);
+    try {
+      log.fileOnly(`error: ${(e as Error)?.message ?? String(e)}`);
+    } catch {
+      // The log may be what failed (a full disk); the error itself is what matters.
+    }
     throw e;
   } finally {
     await res.close();

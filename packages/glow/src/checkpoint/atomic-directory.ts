@@ -52,6 +52,25 @@ export async function writeDirectoryAtomically(
   onStage: (stage: SaveStage) => void | Promise<void> = () => {},
 ): Promise<void> {
   const target = resolve(dir);
+  try {
+    await writeDirectory(target, files, onStage);
+  } catch (e) {
+    // Name the directory asked for, not the temporary sibling, and give errors that come
+    // without a path (ENOSPC from a write) one, so a full disk is reported as such.
+    const err = e as NodeJS.ErrnoException;
+    const sibling = join(dirname(target), `.${basename(target)}.`);
+    if (typeof err.code === 'string' && (!err.path || err.path.startsWith(sibling))) {
+      err.path = target;
+    }
+    throw e;
+  }
+}
+
+async function writeDirectory(
+  target: string,
+  files: (digests: () => Record<string, FileDigest>) => DirectoryFile[],
+  onStage: (stage: SaveStage) => void | Promise<void>,
+): Promise<void> {
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
   await removeStaleSiblings(target);
