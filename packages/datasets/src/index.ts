@@ -73,6 +73,7 @@ export {
 } from './formats/hierglow-format.js';
 export { type IdxOptions, openIdxDataset } from './formats/idx.js';
 export {
+  IMAGE_FOLDER_LIMITS,
   type ImageFolderOptions,
   openImageFolder,
   type ResizePolicy,
