@@ -38,6 +38,8 @@ export {
 } from './catalogue.js';
 export { DATA_DIR_ENV_VAR, defaultCacheDir } from './download/cache-dir.js';
 export {
+  DEFAULT_MAX_DOWNLOAD_BYTES,
+  DEFAULT_STALL_TIMEOUT_MS,
   type DownloadOptions,
   type DownloadProgress,
   download,
