@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CatalogueEntry } from '../catalogue.js';
 import { ChecksumMismatchError, CorruptDatasetError, DownloadError } from '../errors.js';
 import { openDataset } from '../open-dataset.js';
-import { encodeTarGz } from '../test-support/archive-writers.js';
+import { encodeTarGz, encodeZip } from '../test-support/archive-writers.js';
 import { type Route, startTestServer } from '../test-support/http-server.js';
+import { encodeMat } from '../test-support/mat-writer.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
 import { encodeIdx, gzip, randomBytes, randomLabels } from '../test-support/writers.js';
 import { download, verifyLocalCopy } from './download.js';
@@ -268,6 +269,39 @@ describe('verifyLocalCopy', () => {
     routes[`/mirror1/${big}`] = { bytes: files[big]!, noLength: true };
     await download('toy-mnist', { cacheDir, catalogue });
     expect(new Uint8Array(await readFile(join(cacheDir, 'toy-mnist', big)))).toEqual(files[big]);
+  });
+
+  it('tells a whole MAT or zip file from one cut short, without a size or checksum', async () => {
+    const variable = { name: 'X', dims: [40, 30], data: randomBytes(1200, 3) };
+    const bodies: Record<string, Uint8Array> = {
+      'le.mat': encodeMat([variable, { ...variable, name: 'y' }]),
+      'be.mat': encodeMat([variable], { bigEndian: true }),
+      'z.mat': encodeMat([variable, { ...variable, name: 'y' }], { compress: true }),
+      'a.zip': encodeZip({ 'a/x.bin': randomBytes(3000, 4) }),
+    };
+    for (const [name, bytes] of Object.entries(bodies)) {
+      for (const cut of [undefined, bytes.length - 40]) {
+        const server = await startTestServer({
+          '/f': { bytes, noLength: true, ...(cut ? { cutAfter: cut } : {}) },
+        });
+        servers.push(server);
+        const entry: CatalogueEntry = {
+          ...idxEntry(server.url, {}),
+          splits: { train: 1 },
+          files: [{ name, urls: [server.url('/f')], splits: ['train'] }],
+        };
+        const cacheDir = await tempDir();
+        const result = await download('toy-mnist', {
+          cacheDir,
+          catalogue: [entry],
+          verify: false,
+        }).catch((e) => e);
+        const kept = existsSync(join(cacheDir, 'toy-mnist', name));
+        expect(kept, `${name} ${cut ? 'cut' : 'whole'}: ${String(result)}`).toBe(!cut);
+        if (cut)
+          expect(String(result)).toMatch(/so the transfer was cut short; the file was deleted/);
+      }
+    }
   });
 
   it('caps a body without Content-Length at maxBytes', async () => {

@@ -447,12 +447,12 @@ async function matV5Incomplete(path: string, size: number): Promise<string | nul
       // Small-element format: the size is in the tag's upper half and the data fits in it.
       const small = type >>> 16 !== 0;
       const bytes = small ? 0 : littleEndian ? tag.readUInt32LE(4) : tag.readUInt32BE(4);
-      at += 8 + Math.ceil(bytes / 8) * 8;
-      if (at > size) {
-        // A compressed element is not padded when it is the last one.
-        if (at - (Math.ceil(bytes / 8) * 8 - bytes) === size) return null;
-        return `its MAT element at byte ${at - 8 - Math.ceil(bytes / 8) * 8} needs ${bytes} bytes but the file ends first`;
+      // Elements are padded to 8 bytes, except compressed ones (miCOMPRESSED, 15).
+      const next = at + 8 + (type === 15 ? bytes : Math.ceil(bytes / 8) * 8);
+      if (next > size && !(next - size < 8 && at + 8 + bytes === size)) {
+        return `its MAT element at byte ${at} needs ${bytes} bytes but the file ends first`;
       }
+      at = next;
     }
     return null;
   } finally {
