@@ -210,12 +210,14 @@ describe('hierglow (built binary)', () => {
     ]);
     for (const perSet of Object.values(metrics.metrics) as Record<
       string,
-      Record<string, number>
+      Record<string, number | number[]>
     >[]) {
       expect(Object.keys(perSet)).toEqual(['noise', 'flat']);
       for (const m of Object.values(perSet)) {
         expect(Object.keys(m)).toEqual(['auroc', 'auroc_ci95', 'aupr_in', 'aupr_out', 'fpr95']);
-        for (const v of Object.values(m)) expect(v >= 0 && v <= 1).toBe(true);
+        for (const v of Object.values(m).flat()) expect(v >= 0 && v <= 1).toBe(true);
+        const [lower, upper] = m.auroc_ci95 as number[];
+        expect(lower! <= (m.auroc as number) && (m.auroc as number) <= upper!).toBe(true);
       }
     }
     // Uniform noise is far less likely than smooth images under any trained density, and far

@@ -19,7 +19,7 @@ import { scoreCommand } from './commands/score.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
 import { workerCommand } from './commands/worker.js';
 import { parseCommandArgs } from './util/args.js';
-import { isFileSystemError, isUserFacingError, UsageError } from './util/errors.js';
+import { isFileSystemError, isUserFacingError, storageFailure, UsageError } from './util/errors.js';
 import { VERSION } from './version.js';
 
 export { VERSION };
@@ -126,6 +126,11 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     if (!command.noBackend) await selectBackend(args.values.backend as string | undefined);
     return await command.run(args, io);
   } catch (e) {
+    const storage = storageFailure(e);
+    if (storage) {
+      io.err(`hierglow: ${storage.message}`);
+      return storage.exitCode;
+    }
     if (isUserFacingError(e) || isFileSystemError(e)) {
       io.err(`hierglow: ${(e as Error).message}`);
       return e instanceof UsageError ? e.exitCode : 1;

@@ -57,6 +57,8 @@ export {
   type EnvironmentVariables,
 } from './download/cache-dir.js';
 export {
+  DEFAULT_MAX_DOWNLOAD_BYTES,
+  DEFAULT_STALL_TIMEOUT_MS,
   type DownloadOptions,
   type DownloadProgress,
   download,
@@ -93,6 +95,7 @@ export {
 } from './formats/hierglow-format.js';
 export { type IdxOptions, openIdxDataset } from './formats/idx.js';
 export {
+  IMAGE_FOLDER_LIMITS,
   type ImageFolderOptions,
   listImageFiles,
   openImageFolder,

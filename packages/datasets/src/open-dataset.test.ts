@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { DatasetNotFoundError, InvalidArgumentError, UnknownFormatError } from './errors.js';
+import {
+  CorruptDatasetError,
+  DatasetNotFoundError,
+  InvalidArgumentError,
+  UnknownFormatError,
+} from './errors.js';
 import { writeHierglowDataset } from './formats/hierglow-format.js';
 import { openDataset } from './open-dataset.js';
 import { useTempDirs } from './test-support/temp-dir.js';
@@ -94,6 +99,32 @@ describe('openDataset', () => {
       5,
       'image-folder',
     ]);
+  });
+
+  it('says "empty file" for a zero-byte file and "wrong magic number" for a misnamed one', async () => {
+    const dir = await tempDir();
+    for (const name of ['train-images-idx3-ubyte.gz', 'data.hgds', 'notes.bin']) {
+      await writeFile(join(dir, name), '');
+      const err = await openDataset(join(dir, name)).catch((e) => e);
+      expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
+      expect(err.message).toMatch(
+        new RegExp(`${name.replace(/\./g, '\\.')} is an empty file \\(0 bytes\\)`),
+      );
+    }
+    const page = '<html><body>404 Not Found</body></html>';
+    for (const [name, kind] of [
+      ['train-images-idx3-ubyte.gz', '.gz'],
+      ['t10k-images-idx3-ubyte', '-idx3-ubyte'],
+      ['train.hgds', '.hgds'],
+      ['train_32x32.mat', '.mat'],
+    ] as const) {
+      await writeFile(join(dir, name), page);
+      const err = await openDataset(join(dir, name)).catch((e) => e);
+      expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
+      expect(err.message).toContain(
+        `${name}: wrong magic number (3c 68 74 6d) for a *${kind} file: `,
+      );
+    }
   });
 
   it('says what it supports when a path is not a dataset', async () => {

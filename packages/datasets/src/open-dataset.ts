@@ -16,7 +16,11 @@ import {
   openCifarFolder,
 } from './formats/cifar.js';
 import { isGzip } from './formats/file-bytes.js';
-import { looksLikeHierglow, openHierglowDataset } from './formats/hierglow-format.js';
+import {
+  HIERGLOW_MAGIC,
+  looksLikeHierglow,
+  openHierglowDataset,
+} from './formats/hierglow-format.js';
 import { findIdxSplit, listIdxImageFiles, looksLikeIdx, openIdxDataset } from './formats/idx.js';
 import {
   IMAGE_EXTENSIONS,
@@ -309,9 +313,16 @@ async function openFile(path: string, options: OpenDatasetOptions): Promise<Imag
   } finally {
     await store.close();
   }
+  if (head.length === 0) {
+    throw new CorruptDatasetError(
+      `${path} is an empty file (0 bytes); an interrupted download or copy? Fetch or copy it again`,
+    );
+  }
   if (looksLikeHierglow(head)) return openHierglowDataset(path);
   if (looksLikeMatV5(head)) return openSvhnMat(path);
   const name = basename(path);
+  const misnamed = wrongMagic(name, head);
+  if (misnamed) throw new CorruptDatasetError(`${path}: ${misnamed}`);
   if (isGzip(head)) {
     if (/\.(tar\.gz|tgz)$/.test(name)) {
       throw new UnknownFormatError(
@@ -339,6 +350,27 @@ function cifarOptions(options: OpenDatasetOptions): CifarOptions {
     ...(options.labelKind ? { labelKind: options.labelKind } : {}),
     ...(options.ignoreLabels ? { ignoreLabels: true } : {}),
   };
+}
+
+/**
+ * What is wrong when a file's name promises a format its first bytes do not have (a file
+ * renamed, an HTML error page saved under a dataset's name), or null when the name promises
+ * nothing or the bytes agree.
+ */
+function wrongMagic(name: string, head: Uint8Array): string | null {
+  const got = Array.from(head.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const expectations: Array<[RegExp, string, (h: Uint8Array) => boolean]> = [
+    [/\.hgds$/i, `a hierglow dataset starts with "${HIERGLOW_MAGIC}"`, looksLikeHierglow],
+    [/\.(gz|tgz)$/i, 'gzip data starts with 1f 8b', isGzip],
+    [/\.mat$/i, 'a MAT v5 file has a 128-byte text header ending in "MI"', looksLikeMatV5],
+    [/-idx\d-ubyte$/i, 'an IDX file starts with 00 00 <type> <dimensions>', looksLikeIdx],
+  ];
+  for (const [pattern, expected, test] of expectations) {
+    if (pattern.test(name) && !test(head)) {
+      return `wrong magic number (${got}) for a *${pattern.exec(name)![0]} file: ${expected}; the file is not what its name says (an error page saved by a download?)`;
+    }
+  }
+  return null;
 }
 
 function openIdxForPath(path: string): Promise<ImageDataset> {

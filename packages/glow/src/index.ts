@@ -4,7 +4,11 @@
  * Images are NHWC with values in [−0.5, 0.5); log-densities are in nats unless a name says Bpd.
  */
 
-export type { FileDigest } from './checkpoint/atomic-directory.js';
+export {
+  CRASH_TEST_PAUSE_ENV,
+  type FileDigest,
+  recoverInterruptedSave,
+} from './checkpoint/atomic-directory.js';
 export {
   CHECKPOINT_FILES,
   CHECKPOINT_FORMAT,
@@ -28,6 +32,7 @@ export {
   CheckpointCorruptError,
   CheckpointMismatchError,
   CheckpointNotFoundError,
+  NonFiniteWeightsError,
 } from './checkpoint/errors.js';
 export {
   decodeSafetensors,
@@ -55,6 +60,7 @@ export {
   type DenseGlowConfigInput,
   type GlowConfig,
   type GlowConfigInput,
+  MODEL_CONFIG_LIMITS,
   MODEL_DEFAULTS,
   type ModelConfig,
   type ModelConfigInput,
@@ -84,6 +90,7 @@ export {
   type AdamaxState,
 } from './train/adamax.js';
 export { type DataPass, type DataStream, passSeed, type TrainingBatch } from './train/data.js';
+export { TrainingDivergedError } from './train/errors.js';
 export {
   type DataInitializable,
   initializeFromData,
@@ -97,6 +104,7 @@ export type {
   TrainableModel,
 } from './train/trainable-model.js';
 export {
+  DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
   type ExtraLoss,
   type ExtraLossContext,
   type FineTuneOptions,

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import {
   buildGeneralDataset,
   DEBDATA_ENV_VAR,
+  DEFAULT_STALL_TIMEOUT_MS,
   DOMAIN_STYLES,
   download,
   fetchGeneralSources,
@@ -128,13 +129,19 @@ export const dataInspectCommand: Command = {
 export const dataDownloadCommand: Command = {
   name: 'data download',
   summary: 'download a catalogue dataset (resumable, verified) into the cache folder',
-  usage: 'hierglow data download NAME [--split NAME] [--cache-dir DIR]',
-  options: { split: { type: 'string', multiple: true }, 'cache-dir': { type: 'string' } },
+  usage: 'hierglow data download NAME [--split NAME] [--cache-dir DIR] [--stall-timeout S]',
+  options: {
+    split: { type: 'string', multiple: true },
+    'cache-dir': { type: 'string' },
+    'stall-timeout': { type: 'string' },
+  },
   noBackend: true,
   help: [
     '  NAME                      catalogue name (fashion-mnist, mnist, cifar10, svhn, ...)',
     '  --split NAME              only the files of this split (repeatable; default all)',
     '  --cache-dir DIR           default $HIERGLOW_DATA_DIR, else ~/.cache/hierglow/datasets',
+    '  --stall-timeout S         seconds without a byte before a transfer is broken off and',
+    '                            resumed (default 30)',
     "Fashion-MNIST is also found in Debian's dataset-fashion-mnist package without a download.",
   ],
   async run({ values, positionals }, io) {
@@ -148,11 +155,15 @@ export const dataDownloadCommand: Command = {
     const splits =
       values.split === undefined ? undefined : ([] as string[]).concat(values.split as string[]);
     const cacheDir = stringFlag(values, 'cache-dir');
+    const stallSeconds = numberFlag(values, 'stall-timeout', DEFAULT_STALL_TIMEOUT_MS / 1000, {
+      min: 0.001,
+    });
     const started = performance.now();
     let lastPrint = 0;
     const dir = await download(name, {
       ...(splits ? { splits } : {}),
       ...(cacheDir ? { cacheDir } : {}),
+      stallTimeoutMs: stallSeconds * 1000,
       signal: io.signal,
       onProgress: (p) => {
         const now = performance.now();

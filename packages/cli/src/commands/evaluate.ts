@@ -14,6 +14,7 @@ import {
 } from '../scoring/scoring-inputs.js';
 import { numberFlag, requiredStringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { prepareOutputFolder } from '../util/output-folder.js';
 
 /** The AUROC table (%) printed at the end of an evaluation: scores × OOD sets. */
 export function aurocTable(m: MetricsFile, scores?: string[]): string {
@@ -61,6 +62,8 @@ export async function evaluateFromFlags(
   applyDataFlags(values, refs);
   uniqueNames(refs);
   const { noise, batchSize } = scoringSettings(values);
+  // Checked before scoring: an unwritable --out must not waste the whole evaluation.
+  prepareOutputFolder('out', out);
   const queue = queueSettings(values, 'evaluate', batchSize, `${out}/shards`);
   const models = await loadScoringModels(values, 'evaluate');
   const log = new RunLog(`${out}/log.txt`, io);

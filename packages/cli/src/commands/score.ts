@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { EVALUATION_SPLIT, parseDataArg } from '../data/data-source.js';
 import { QUEUE_HELP, QUEUE_OPTIONS, queueSettings } from '../queue/queue-settings.js';
@@ -12,6 +13,7 @@ import {
 } from '../scoring/scoring-inputs.js';
 import { stringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { prepareOutputFolder } from '../util/output-folder.js';
 
 /** `hierglow score`: per-example likelihood scores of one dataset, as CSV or JSON. */
 export const scoreCommand: Command = {
@@ -52,6 +54,8 @@ export const scoreCommand: Command = {
     applyDataFlags(values, [ref]);
     const { noise, batchSize } = scoringSettings(values);
     const out = stringFlag(values, 'out');
+    // Checked before scoring: an unwritable --out must not waste the whole run.
+    if (out) prepareOutputFolder('out', dirname(resolve(out)));
     const queue = queueSettings(values, 'score', batchSize, out && `${out}.shards`);
     const models = await loadScoringModels(values, 'score');
     try {
@@ -77,6 +81,7 @@ export const scoreCommand: Command = {
             batchSize,
             label: `score ${ref.name}`,
             signal: io.signal,
+            warn: (message) => io.err(message),
             ...(models.background ? { background: models.background.model } : {}),
           });
         } finally {

@@ -6,7 +6,8 @@ const RUN_FOLDER_HELP = [
   'The run folder (--out) receives config.json (resolved settings), log.txt, history.json',
   '(per-step loss/bpd, per-epoch evaluation), checkpoint/ (latest: every --checkpoint-every',
   'steps, every epoch, on Ctrl-C) and final/ (the finished model). Ctrl-C saves and exits 130;',
-  'the same command with --resume continues exactly where it stopped.',
+  'the same command with --resume continues exactly where it stopped, also after a crash or',
+  'a kill (a checkpoint save cut short is rolled back to the previous checkpoint).',
 ];
 
 const COMMON_HELP = [
@@ -26,6 +27,8 @@ const COMMON_HELP = [
   '  --weight-decay X          added to the gradient, PyTorch style (default 5e-5)',
   '  --seed N                  data order, augmentation and initialisation (default 20200610)',
   '  --checkpoint-every N      steps between checkpoints (default 200; also every epoch)',
+  '  --max-skipped-steps N     stop as diverged after N steps in a row with a non-finite',
+  '                            gradient (default 20); the last checkpoint is kept',
   '  --eval-data NAME|PATH     held-out data for the per-epoch bits/dim (default: the test',
   '                            split of a catalogue --data, or test/validation.hgds beside',
   '                            a folder --data)',

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import {
   batchIterator,
@@ -96,19 +97,21 @@ export interface NamedDataRef extends DataRef {
 
 /**
  * Parses `[NAME=]SOURCE[@SPLIT]` (e.g. `fashion-mnist@test`, `digits=ood/digits.hgds`): the
- * name defaults to the catalogue name or the file name without extension.
+ * name defaults to the catalogue name or the file name without extension. A path that exists
+ * is taken whole, even when it contains '=' or '@'.
  */
 export function parseDataArg(flag: string, arg: string, defaultSplit: string): NamedDataRef {
   let name: string | undefined;
   let rest = arg;
   const eq = rest.indexOf('=');
-  if (eq > 0) {
+  // A path that exists is a path, '=' and '@' in it included (also after a NAME=).
+  if (eq > 0 && !existsSync(arg)) {
     name = rest.slice(0, eq);
     rest = rest.slice(eq + 1);
   }
   let split = defaultSplit;
   const at = rest.lastIndexOf('@');
-  if (at > 0) {
+  if (at > 0 && !existsSync(rest)) {
     split = rest.slice(at + 1);
     rest = rest.slice(0, at);
   }

@@ -8,9 +8,9 @@ import type { LoadedModel } from '../model/checkpoint-ref.js';
 import { type HistoryFile, readHistory } from '../run/history.js';
 import { anomalyScores, type NamedScore } from '../scoring/anomaly-scores.js';
 import { type DatasetOutputs, pixelsFromInputs, scoreDataset } from '../scoring/score-dataset.js';
-import { scoreColumns, writeScores } from '../scoring/score-file.js';
+import { scoreColumns, scoresFileText } from '../scoring/score-file.js';
 import { openForScoring, type ScoringModels } from '../scoring/scoring-inputs.js';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic-write.js';
+import { writeFilesAtomic } from '../util/atomic-write.js';
 import { UsageError } from '../util/errors.js';
 import { reportHtml } from './html.js';
 import { gridPng, inputsToPixels } from './image-grid.js';
@@ -122,8 +122,8 @@ async function sampleGrid(model: AnyModel, n: number, temperature: number) {
 
 /**
  * Scores the in-distribution set and every OOD set with every score, and writes
- * `metrics.json`, `summary.md`, `report.html` and `scores/<set>.csv` into `out`. Returns the
- * metrics.
+ * `metrics.json`, `summary.md`, `report.html` and `scores/<set>.csv` into `out`, all together
+ * at the end. Returns the metrics.
  */
 export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile> {
   const { models } = s;
@@ -131,6 +131,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
   const paths = evaluationPaths(s.out);
   const perSet: { ref: NamedDataRef; outputs: DatasetOutputs; scores: NamedScore[] }[] = [];
   const examples: { dataset: string; png: Uint8Array; width: number }[] = [];
+  const scoreFiles: { path: string; data: string }[] = [];
   // Every set is opened (and checked against the model) before any is scored, so a bad
   // --ood path fails at once, not after minutes of scoring the sets before it.
   const opened: Awaited<ReturnType<typeof openForScoring>>[] = [];
@@ -152,6 +153,7 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
           batchSize: s.batchSize,
           label: `score ${ref.name}`,
           signal: s.signal,
+          warn: s.log,
           ...(models.background ? { background: models.background.model } : {}),
         }));
       const secs = (performance.now() - started) / 1000;
@@ -159,7 +161,11 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
         `${ref.name}: ${outputs.count} images ${queued ? 'scored by queue workers' : `scored in ${secs.toFixed(1)} s`}, mean bpd ${finiteMean(outputs.model.bitsPerDim).toFixed(4)}`,
       );
       perSet.push({ ref, outputs, scores: anomalyScores(outputs) });
-      await writeScores(join(paths.scores, `${ref.name}.csv`), scoreColumns(outputs));
+      const scoresPath = join(paths.scores, `${ref.name}.csv`);
+      scoreFiles.push({
+        path: scoresPath,
+        data: scoresFileText(scoresPath, scoreColumns(outputs)),
+      });
       const grid = await exampleGrid(ds, transform, Math.min(16, ds.count));
       examples.push({ dataset: ref.name, ...grid });
     }
@@ -202,8 +208,6 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
       `${inSet.ref.name}: test accuracy ${(100 * classification.accuracy).toFixed(2)} % (argmax_c log p(x|c), ${classification.count} images)`,
     );
   }
-  await writeJsonAtomic(paths.metrics, file);
-  await writeFileAtomic(paths.summary, metricsMarkdown(file));
 
   let samples: { temperature: number; png: Uint8Array; width: number; model: string } | undefined;
   if (s.samples > 0) {
@@ -219,15 +223,20 @@ export async function runEvaluation(s: EvaluationSettings): Promise<MetricsFile>
     const h = loaded ? await historyOf(loaded) : null;
     if (h && loaded) histories.push({ name: `${role} ${runName(loaded.dir)}`, history: h });
   }
-  await writeFileAtomic(
-    paths.report,
-    reportHtml({
-      metrics: file,
-      scores: perSet.map((p) => ({ dataset: p.ref.name, scores: p.scores })),
-      examples,
-      ...(samples ? { samples } : {}),
-      histories,
-    }),
-  );
+  const report = reportHtml({
+    metrics: file,
+    scores: perSet.map((p) => ({ dataset: p.ref.name, scores: p.scores })),
+    examples,
+    ...(samples ? { samples } : {}),
+    histories,
+  });
+  // All or nothing, metrics.json last: an evaluation that fails (a full disk) leaves no
+  // metrics without the report and the scores they summarise.
+  await writeFilesAtomic([
+    ...scoreFiles,
+    { path: paths.report, data: report },
+    { path: paths.summary, data: metricsMarkdown(file) },
+    { path: paths.metrics, data: `${JSON.stringify(file, null, 2)}\n` },
+  ]);
   return file;
 }

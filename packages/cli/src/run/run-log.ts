@@ -1,6 +1,8 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { CommandIO } from '../command.js';
+import { withPath } from '../util/errors.js';
+import { makeFolder } from '../util/output-folder.js';
 
 /**
  * The log of a run: every line goes to stderr (what the user watches) and, with a timestamp,
@@ -12,7 +14,7 @@ export class RunLog {
     private readonly path: string,
     private readonly io: Pick<CommandIO, 'err'>,
   ) {
-    mkdirSync(dirname(path), { recursive: true });
+    makeFolder('', dirname(path));
   }
 
   /** A line for both the user and the log file. */
@@ -23,6 +25,10 @@ export class RunLog {
 
   /** A line for the log file only (progress lines the terminal shows as a redrawn bar). */
   fileOnly(message: string): void {
-    appendFileSync(this.path, `[${new Date().toISOString()}] ${message}\n`);
+    try {
+      appendFileSync(this.path, `[${new Date().toISOString()}] ${message}\n`);
+    } catch (e) {
+      throw withPath(e, this.path);
+    }
   }
 }

@@ -46,6 +46,8 @@ export interface ScoreOptions {
   range?: { start: number; end: number };
   /** Awaited after every batch with the number of images done so far. */
   onBatch?: (done: number) => unknown;
+  /** Where a warning about non-finite log-densities goes (see {@link checkFiniteScores}). */
+  warn?: (message: string) => void;
 }
 
 function emptyOutputs(count: number, model: AnyModel): ModelOutputs {
@@ -201,7 +203,30 @@ export async function scoreDataset(
   }
   bar?.finish();
   if (options.signal?.aborted) throw new AbortedError();
+  checkFiniteScores(result.model.logP, 'the model', options);
+  if (result.general) checkFiniteScores(result.general.logP, 'the general model', options);
   return result;
+}
+
+/**
+ * Garbage must not pass for scores: when no image gets a finite log p the model cannot score
+ * this data (weights that are finite but useless, as after a diverged run) and scoring stops
+ * with an error; when some do not, a warning says how many.
+ */
+function checkFiniteScores(logP: Float64Array, which: string, options: ScoreOptions): void {
+  let bad = 0;
+  for (const v of logP) if (!Number.isFinite(v)) bad += 1;
+  if (bad === 0) return;
+  const what = options.label ? `${options.label.replace(/^score /, '')}: ` : '';
+  if (bad === logP.length) {
+    throw new UsageError(
+      `${what}every one of the ${bad} images got a non-finite log p under ${which}; it cannot score this data (did its training diverge?)`,
+      1,
+    );
+  }
+  options.warn?.(
+    `warning: ${what}${bad} of ${logP.length} images got a non-finite log p under ${which}; they count as the most anomalous`,
+  );
 }
 
 /** Scoring stopped by Ctrl-C: exit 130 like an interrupted run (nothing to save, scoring is cheap to redo). */

@@ -91,10 +91,12 @@ export function scoresToJson(s: ScoreColumns): string {
   return `${JSON.stringify(rows)}\n`;
 }
 
-/** Writes the scores to `path` atomically, as JSON when it ends in `.json`, else CSV. */
+/** The text of a scores file at `path`: JSON when it ends in `.json`, else CSV. */
+export function scoresFileText(path: string, s: ScoreColumns): string {
+  return path.toLowerCase().endsWith('.json') ? scoresToJson(s) : scoresToCsv(s);
+}
+
+/** Writes the scores to `path` atomically (see {@link scoresFileText}). */
 export async function writeScores(path: string, s: ScoreColumns): Promise<void> {
-  await writeFileAtomic(
-    path,
-    path.toLowerCase().endsWith('.json') ? scoresToJson(s) : scoresToCsv(s),
-  );
+  await writeFileAtomic(path, scoresFileText(path, s));
 }

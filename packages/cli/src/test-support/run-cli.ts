@@ -13,13 +13,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `node dist/bin.js ...args` (with extra environment variables); `done` resolves when it exits. */
+/**
+ * Starts `node [...nodeArgs] dist/bin.js ...args` (with extra environment variables); `done`
+ * resolves when it exits.
+ */
 export function startCli(
   args: string[],
   cwd: string,
   env: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     cwd,
     env: { ...process.env, HIERGLOW_DEBUG: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,6 +48,15 @@ export function runCli(
   args: string[],
   cwd: string,
   env: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ): Promise<CliResult> {
-  return startCli(args, cwd, env).done;
+  return startCli(args, cwd, env, nodeArgs).done;
+}
+
+/** Node arguments and environment that make the disk look full under `dir` (see full-disk.mjs). */
+export function fullDiskUnder(dir: string): { env: Record<string, string>; nodeArgs: string[] } {
+  return {
+    env: { HIERGLOW_TEST_FULL_DISK_UNDER: dir },
+    nodeArgs: ['--import', join(dirname(fileURLToPath(import.meta.url)), 'full-disk.mjs')],
+  };
 }

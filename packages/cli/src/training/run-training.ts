@@ -17,6 +17,7 @@ import {
   initializeFromData,
   type ModelConfigInput,
   meanBitsPerDim,
+  recoverInterruptedSave,
   saveCheckpoint,
   Trainer,
   type TrainerEvent,
@@ -37,6 +38,7 @@ import {
 import { RunLog } from '../run/run-log.js';
 import { booleanFlag, requiredStringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { prepareOutputFolder } from '../util/output-folder.js';
 import { formatDuration, ProgressBar } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { modelConfigFor, resolveTrainingSettings, type TrainingSettings } from './settings.js';
@@ -73,6 +75,8 @@ export async function runTrainingFromFlags(
 ): Promise<TrainingOutcome> {
   const out = requiredStringFlag(values, 'out', command, 'RUN_DIR (the folder this run writes)');
   const paths = runPaths(out);
+  // Before anything else: a run that cannot write its folder must not start.
+  prepareOutputFolder('out', out);
   const resume = booleanFlag(values, 'resume');
   let flags: Record<string, unknown>;
   let createdAt = new Date().toISOString();
@@ -126,6 +130,13 @@ async function runTraining(
   const res = new Resources();
   try {
     const data = res.dataset(await openDataRef(settings.data));
+    // A save killed between its two renames leaves only the previous checkpoint, set aside.
+    const recovered = await recoverInterruptedSave(paths.checkpoint);
+    if (recovered) {
+      log.line(
+        `an interrupted checkpoint save left the previous checkpoint at ${recovered}; moved it back to ${paths.checkpoint}`,
+      );
+    }
     const checkpointExists = existsSync(paths.checkpoint);
     log.line(
       `hierglow ${settings.command}: ${checkpointExists ? 'resuming' : 'starting'} run ${settings.out} on ${tf.getBackend()} ` +
@@ -226,7 +237,6 @@ async function runTraining(
     };
     const history = await TrainingHistory.open(paths.history, resumed?.trainingState);
     const progress = new TrainingProgress(settings, perEpoch, log);
-    let saving: Promise<void> = Promise.resolve();
     const onEvent = (e: TrainerEvent) => {
       history.record(e);
       if (e.type === 'step') progress.step(e);
@@ -239,8 +249,6 @@ async function runTraining(
           `evaluation ${e.epoch < 0 ? 'before training' : `after epoch ${e.epoch + 1}`}: ${m}`,
         );
       } else if (e.type === 'checkpoint') {
-        // Saved after the checkpoint, serially: history.json then matches a resumable state.
-        saving = saving.then(() => history.save());
         log.fileOnly(`checkpoint (${e.reason}) at step ${e.step}, epoch ${e.epoch}: ${e.dir}`);
       }
     };
@@ -256,7 +264,11 @@ async function runTraining(
         everySteps: settings.checkpointEverySteps,
         everyEpochs: 1,
         metadata,
+        // history.json is written before each checkpoint, never after: it then holds at least
+        // the checkpoint's steps, and a resume cuts whatever runs ahead of the checkpoint.
+        beforeSave: () => history.save(),
       },
+      maxConsecutiveSkippedSteps: settings.maxSkippedSteps,
       ...(evaluate ? { evaluate } : {}),
       ...(fineTune ? { fineTune } : {}),
     });
@@ -267,6 +279,14 @@ async function runTraining(
     }
     const start = trainer.state;
     if (start.finished && start.epoch >= settings.epochs) {
+      if (!existsSync(paths.final)) {
+        // Killed after the last checkpoint but before final/ was written.
+        await saveCheckpoint(paths.final, { model, trainingState: start, metadata });
+        log.line(
+          `run ${settings.out} had finished ${start.epoch} epochs but has no final model; wrote ${paths.final} from the last checkpoint`,
+        );
+        return { reason: 'finished', state: start, settings };
+      }
       log.line(
         `run ${settings.out} already finished ${start.epoch} epochs; pass a larger --epochs to extend it`,
       );
@@ -279,7 +299,6 @@ async function runTraining(
     }
     const result = await trainer.fit(stream);
     progress.finish();
-    await saving;
     await history.save();
     const state = result.state;
     if (result.reason === 'aborted') {
@@ -301,7 +320,11 @@ async function runTraining(
     return { reason: 'finished', state, settings };
   } catch (e) {
     // The terminal shows the error (main prints it); the log keeps it beside the run.
-    log.fileOnly(`error: ${(e as Error)?.message ?? String(e)}`);
+    try {
+      log.fileOnly(`error: ${(e as Error)?.message ?? String(e)}`);
+    } catch {
+      // The log may be what failed (a full disk); the error itself is what matters.
+    }
     throw e;
   } finally {
     await res.close();

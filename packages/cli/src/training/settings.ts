@@ -1,6 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADAMAX_DEFAULTS, MODEL_DEFAULTS } from '@hierglow/glow';
+import {
+  ADAMAX_DEFAULTS,
+  DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
+  MODEL_DEFAULTS,
+} from '@hierglow/glow';
 import { AUGMENT_MODES, type AugmentMode, type DataRef } from '../data/data-source.js';
 import {
   booleanFlag,
@@ -37,6 +41,7 @@ export const COMMON_TRAINING_OPTIONS = {
   'weight-decay': { type: 'string' },
   seed: { type: 'string' },
   'checkpoint-every': { type: 'string' },
+  'max-skipped-steps': { type: 'string' },
   'eval-data': { type: 'string' },
   'eval-split': { type: 'string' },
   'eval-images': { type: 'string' },
@@ -127,6 +132,8 @@ export interface TrainingSettings {
   weightDecay: number;
   seed: number;
   checkpointEverySteps: number;
+  /** Consecutive non-finite steps that stop the run as diverged. */
+  maxSkippedSteps: number;
 }
 
 function limitFlag(values: Record<string, unknown>, name: string): number | undefined {
@@ -206,6 +213,15 @@ export function resolveTrainingSettings(
     weightDecay: numberFlag(values, 'weight-decay', ADAMAX_DEFAULTS.weightDecay, { min: 0 }),
     seed: numberFlag(values, 'seed', DEFAULT_RUN_SEED, { integer: true }),
     checkpointEverySteps: numberFlag(values, 'checkpoint-every', 200, { min: 1, integer: true }),
+    maxSkippedSteps: numberFlag(
+      values,
+      'max-skipped-steps',
+      DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
+      {
+        min: 1,
+        integer: true,
+      },
+    ),
   };
   if (command === 'train') {
     for (const flag of Object.keys(FINETUNE_OPTIONS)) {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -103,6 +104,30 @@ describe('extractZip', () => {
     const err = await extractZip(join(dir, 'c.zip'), join(dir, 'out')).catch((e) => e);
     expect(CorruptDatasetError.isInstance(err)).toBe(true);
     expect(err.message).toMatch(/c\.zip: member a\.bin fails its CRC\/size check/);
+  });
+
+  it('extracts nothing from a refused archive, whichever member is refused', async () => {
+    const dir = await tempDir();
+    const good = { 'a/first.bin': randomBytes(50, 1), 'a/second.bin': randomBytes(50, 2) };
+    // A member escaping the destination after good ones.
+    await writeFile(
+      join(dir, 'escape.zip'),
+      encodeZip({ ...good, '../outside.bin': randomBytes(10, 3) }, 0),
+    );
+    await expect(extractZip(join(dir, 'escape.zip'), join(dir, 'out1'))).rejects.toThrow(
+      /outside\.bin/,
+    );
+    expect(existsSync(join(dir, 'out1'))).toBe(false);
+    expect(existsSync(join(dir, 'outside.bin'))).toBe(false);
+    // The last member corrupt: the earlier ones were fine, but none is kept.
+    const third = randomBytes(100, 4);
+    const zip = encodeZip({ ...good, 'a/third.bin': third }, 0);
+    zip[Buffer.from(zip).indexOf(Buffer.from(third)) + 5]! ^= 0xff;
+    await writeFile(join(dir, 'crc.zip'), zip);
+    const err = await extractZip(join(dir, 'crc.zip'), join(dir, 'out2')).catch((e) => e);
+    expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
+    expect(err.message).toMatch(/nothing was extracted/);
+    expect(await readdir(join(dir, 'out2'), { recursive: true })).toEqual(['a']);
   });
 
   it('survives fuzzed archives with typed errors only', async () => {

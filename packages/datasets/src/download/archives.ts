@@ -160,6 +160,9 @@ interface ZipMember {
 /**
  * Extracts the members of a zip archive whose names pass `wanted` into `destDir`, keeping
  * their paths. Stored and deflated members; CRC-32 checked. Zip64 archives are not supported.
+ * All or nothing: every wanted member is checked (path, header, bounds, method) before any is
+ * written, each is decompressed and CRC-checked into a temporary file, and only when all have
+ * passed do they take their names; a refused archive leaves nothing behind.
  */
 export async function extractZip(
   archive: string,
@@ -167,10 +170,9 @@ export async function extractZip(
   wanted: (name: string) => boolean = () => true,
 ): Promise<string[]> {
   const store = await FileRecordStore.open(archive);
-  const extracted: string[] = [];
+  const plans: { member: ZipMember; rel: string; dataStart: number }[] = [];
   try {
-    const members = await readCentralDirectory(archive, store);
-    for (const m of members) {
+    for (const m of await readCentralDirectory(archive, store)) {
       if (m.name.endsWith('/') || !wanted(m.name)) continue;
       const rel = safeMemberPath(archive, m.name);
       const local = new Uint8Array(30);
@@ -194,16 +196,27 @@ export async function extractZip(
           `${archive}: member ${m.name} uses compression method ${m.method} (only stored and deflate are supported)`,
         );
       }
+      plans.push({ member: m, rel, dataStart });
+    }
+  } finally {
+    await store.close();
+  }
+  const temps: string[] = [];
+  try {
+    for (const { member: m, rel, dataStart } of plans) {
       const out = join(destDir, rel);
       await mkdir(dirname(out), { recursive: true });
       const temp = `${out}.part-${process.pid}`;
+      temps.push(temp);
       let crc = 0;
       let size = 0;
       const check = new Transform({
         transform(chunk: Buffer, _enc, done) {
           crc = crc32(chunk, crc);
           size += chunk.length;
-          done(null, chunk);
+          // More than the directory promises is refused at once (a crafted member).
+          if (size > m.size) done(new Error(`more than the ${m.size} bytes recorded`));
+          else done(null, chunk);
         },
       });
       const source =
@@ -215,25 +228,23 @@ export async function extractZip(
           await pipeline(source, createInflateRaw(), check, createWriteStream(temp));
         else await pipeline(source, check, createWriteStream(temp));
       } catch (e) {
-        await rm(temp, { force: true });
         throw new CorruptDatasetError(
-          `${archive}: member ${m.name} does not decompress (${(e as Error).message})`,
+          `${archive}: member ${m.name} does not decompress (${(e as Error).message}); nothing was extracted`,
           { cause: e },
         );
       }
       if (size !== m.size || crc >>> 0 !== m.crc >>> 0) {
-        await rm(temp, { force: true });
         throw new CorruptDatasetError(
-          `${archive}: member ${m.name} fails its CRC/size check; the archive is corrupt`,
+          `${archive}: member ${m.name} fails its CRC/size check; the archive is corrupt and nothing was extracted`,
         );
       }
-      await rename(temp, out);
-      extracted.push(rel);
     }
+    for (const [i, { rel }] of plans.entries()) await rename(temps[i]!, join(destDir, rel));
+    temps.length = 0;
   } finally {
-    await store.close();
+    await Promise.all(temps.map((t) => rm(t, { force: true })));
   }
-  return extracted;
+  return plans.map((p) => p.rel);
 }
 
 async function readCentralDirectory(archive: string, store: FileRecordStore): Promise<ZipMember[]> {

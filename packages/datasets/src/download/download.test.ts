@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { CatalogueEntry } from '../catalogue.js';
 import { ChecksumMismatchError, CorruptDatasetError, DownloadError } from '../errors.js';
 import { openDataset } from '../open-dataset.js';
-import { encodeTarGz } from '../test-support/archive-writers.js';
+import { encodeTarGz, encodeZip } from '../test-support/archive-writers.js';
 import { type Route, startTestServer } from '../test-support/http-server.js';
+import { encodeMat } from '../test-support/mat-writer.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
 import { encodeIdx, gzip, randomBytes, randomLabels } from '../test-support/writers.js';
 import { download, verifyLocalCopy } from './download.js';
@@ -242,6 +243,116 @@ describe('verifyLocalCopy', () => {
       expect(await verifyLocalCopy('fashion-mnist')).toBe('/usr/share/datasets/fashion-mnist');
     },
   );
+
+  it('never keeps a body cut short under the final name when no checksum is known', async () => {
+    const files = mnistLikeFiles(40, 10);
+    const big = 'train-images-idx3-ubyte.gz';
+    const routes: Record<string, Route> = {};
+    // No Content-Length and a clean close after 10 000 bytes: only the format tells.
+    for (const [n, b] of Object.entries(files))
+      routes[`/mirror1/${n}`] =
+        n === big ? { bytes: b, noLength: true, cutAfter: 10_000 } : { bytes: b };
+    const server = await startTestServer(routes);
+    servers.push(server);
+    const noChecks = () => ({ bytes: undefined, sha256: undefined, contentSha256: undefined });
+    const catalogue = [idxEntry(server.url, files, {}, noChecks)];
+    const cacheDir = await tempDir();
+    const err = await download('toy-mnist', { cacheDir, catalogue }).catch((e) => e);
+    expect(DownloadError.isInstance(err), String(err)).toBe(true);
+    expect(err.message).toMatch(
+      /mirror1\/train-images-idx3-ubyte\.gz: .*its gzip stream does not end properly \(unexpected end of file\), so the transfer was cut short; the file was deleted/,
+    );
+    expect((await readdir(join(cacheDir, 'toy-mnist'))).filter((n) => n.startsWith(big))).toEqual(
+      [],
+    );
+    // A later run fetches it again, from a server that now sends it whole.
+    routes[`/mirror1/${big}`] = { bytes: files[big]!, noLength: true };
+    await download('toy-mnist', { cacheDir, catalogue });
+    expect(new Uint8Array(await readFile(join(cacheDir, 'toy-mnist', big)))).toEqual(files[big]);
+  });
+
+  it('tells a whole MAT or zip file from one cut short, without a size or checksum', async () => {
+    const variable = { name: 'X', dims: [40, 30], data: randomBytes(1200, 3) };
+    const bodies: Record<string, Uint8Array> = {
+      'le.mat': encodeMat([variable, { ...variable, name: 'y' }]),
+      'be.mat': encodeMat([variable], { bigEndian: true }),
+      'z.mat': encodeMat([variable, { ...variable, name: 'y' }], { compress: true }),
+      'a.zip': encodeZip({ 'a/x.bin': randomBytes(3000, 4) }),
+    };
+    for (const [name, bytes] of Object.entries(bodies)) {
+      for (const cut of [undefined, bytes.length - 40]) {
+        const server = await startTestServer({
+          '/f': { bytes, noLength: true, ...(cut ? { cutAfter: cut } : {}) },
+        });
+        servers.push(server);
+        const entry: CatalogueEntry = {
+          ...idxEntry(server.url, {}),
+          splits: { train: 1 },
+          files: [{ name, urls: [server.url('/f')], splits: ['train'] }],
+        };
+        const cacheDir = await tempDir();
+        const result = await download('toy-mnist', {
+          cacheDir,
+          catalogue: [entry],
+          verify: false,
+        }).catch((e) => e);
+        const kept = existsSync(join(cacheDir, 'toy-mnist', name));
+        expect(kept, `${name} ${cut ? 'cut' : 'whole'}: ${String(result)}`).toBe(!cut);
+        if (cut)
+          expect(String(result)).toMatch(/so the transfer was cut short; the file was deleted/);
+      }
+    }
+  });
+
+  it('caps a body without Content-Length at maxBytes', async () => {
+    const files = mnistLikeFiles(40, 10);
+    const routes: Record<string, Route> = {};
+    for (const [n, b] of Object.entries(files)) {
+      // 2 MB of trailing junk after each file.
+      const padded = new Uint8Array(b.length + 2_000_000);
+      padded.set(b);
+      routes[`/mirror1/${n}`] = { bytes: padded, noLength: true };
+    }
+    const server = await startTestServer(routes);
+    servers.push(server);
+    const noChecks = () => ({ bytes: undefined, sha256: undefined, contentSha256: undefined });
+    const cacheDir = await tempDir();
+    const err = await download('toy-mnist', {
+      cacheDir,
+      catalogue: [idxEntry(server.url, files, {}, noChecks)],
+      maxBytes: 1_000_000,
+    }).catch((e) => e);
+    expect(DownloadError.isInstance(err), String(err)).toBe(true);
+    expect(err.message).toMatch(/sent more than 1000000 bytes without announcing a size; stopped/);
+    expect(await readdir(join(cacheDir, 'toy-mnist'))).toEqual([]);
+  });
+
+  it('breaks off a stalled transfer after stallTimeoutMs and resumes it', async () => {
+    const files = mnistLikeFiles(40, 10);
+    const big = 'train-images-idx3-ubyte.gz';
+    const routes: Record<string, Route> = {};
+    for (const [n, b] of Object.entries(files)) routes[`/mirror1/${n}`] = { bytes: b };
+    routes[`/mirror1/${big}`] = { bytes: files[big]!, stallAfter: 5_000 };
+    const server = await startTestServer(routes);
+    servers.push(server);
+    const cacheDir = await tempDir();
+    const catalogue = [idxEntry(server.url, files)];
+    const started = performance.now();
+    const err = await download('toy-mnist', {
+      cacheDir,
+      catalogue,
+      stallTimeoutMs: 300,
+      retries: 1,
+    }).catch((e) => e);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(DownloadError.isInstance(err), String(err)).toBe(true);
+    expect(err.message).toMatch(/transfer broke at byte 5000 \(no data for 0\.3 s, stalled\)/);
+    // The server recovers: the next run resumes from the 5000 bytes kept.
+    routes[`/mirror1/${big}`] = { bytes: files[big]! };
+    await download('toy-mnist', { cacheDir, catalogue, stallTimeoutMs: 300 });
+    const resumed = server.requests.filter((r) => r.path === `/mirror1/${big}`).at(-1);
+    expect(resumed?.range).toBe('bytes=5000-');
+  });
 
   it('names the file whose hash differs', async () => {
     const dir = await tempDir();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { writeFileAtomic } from '../atomic-file.js';
@@ -43,8 +44,24 @@ export interface DownloadOptions {
   verify?: boolean;
   /** Reconnections per URL after a broken transfer, each resuming where it stopped (default 3). */
   retries?: number;
+  /**
+   * A transfer that receives nothing for this long counts as broken (and is retried):
+   * {@link DEFAULT_STALL_TIMEOUT_MS} by default.
+   */
+  stallTimeoutMs?: number;
+  /**
+   * The most bytes a file of unknown size may have ({@link DEFAULT_MAX_DOWNLOAD_BYTES} by
+   * default); a server that sends more, or announces more, is refused. Files whose size the
+   * catalogue records may not exceed that size.
+   */
+  maxBytes?: number;
   signal?: AbortSignal;
 }
+
+/** Default of {@link DownloadOptions.stallTimeoutMs}: 30 s without a byte. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+/** Default of {@link DownloadOptions.maxBytes}: 4 GiB, above every catalogue file. */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 2 ** 30;
 
 /**
  * Downloads a catalogue dataset into `cacheDir/<name>/` and returns that folder.
@@ -52,8 +69,12 @@ export interface DownloadOptions {
  * - Each file goes to `<file>.part` first and resumes with an HTTP Range request after a broken
  *   transfer (also across runs); mirrors are tried in order.
  * - A finished file is checked against the catalogue's size, sha256 and decompressed-content
- *   sha256 where known, then renamed into place. A mismatch deletes it and throws
- *   {@link ChecksumMismatchError}: nothing unverified ever sits under the final name.
+ *   sha256 where known, and in any case for completeness by its format (a gzip stream must
+ *   end, a zip must have its central directory, a MAT file's elements must fit), then renamed
+ *   into place. A mismatch deletes it and throws {@link ChecksumMismatchError}: nothing
+ *   unverified or truncated ever sits under the final name.
+ * - A file of unknown size is capped ({@link DownloadOptions.maxBytes}); a transfer that
+ *   stalls ({@link DownloadOptions.stallTimeoutMs}) is broken off and resumed.
  * - Archives are unpacked into the same folder (temporary folder + rename).
  * - Files already present are not fetched again, so calling it twice is cheap.
  * - A lock file keeps two processes from downloading the same file at once.
@@ -188,24 +209,29 @@ async function transfer(
   for (let attempt = 0; ; attempt++) {
     const have = (await stat(part).catch(() => null))?.size ?? 0;
     if (file.bytes !== undefined && have === file.bytes) return;
+    const stall = new StallWatch(options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS);
+    const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
     let res: Response;
     try {
       res = await fetch(url, {
         headers: have > 0 ? { Range: `bytes=${have}-` } : {},
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal,
       });
     } catch (e) {
+      stall.stop();
       if (attempt >= retries || options.signal?.aborted)
-        throw new DownloadError(`cannot connect (${describe(e)})`, { cause: e });
+        throw new DownloadError(`cannot connect (${stall.describe(e)})`, { cause: e });
       await backoff(attempt);
       continue;
     }
     if (res.status === 416 && have > 0) {
       // Nothing past our end: the part is complete (verification decides whether it is right).
+      stall.stop();
       await res.body?.cancel();
       return;
     }
     if (res.status !== 200 && res.status !== 206) {
+      stall.stop();
       await res.body?.cancel();
       throw new DownloadError(`HTTP ${res.status} ${res.statusText}`);
     }
@@ -214,6 +240,7 @@ async function transfer(
     if (res.status === 206) {
       const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
       if (!m || Number(m[1]) !== have) {
+        stall.stop();
         await res.body?.cancel();
         throw new DownloadError(
           `server answered the range request from ${have} with "${res.headers.get('content-range')}"`,
@@ -226,9 +253,18 @@ async function transfer(
       if (len !== null) total = Number(len);
     }
     if (total !== undefined && file.bytes !== undefined && total !== file.bytes) {
+      stall.stop();
       await res.body?.cancel();
       throw new ChecksumMismatchError(
         `${file.name}: the server offers ${total} bytes but the catalogue expects ${file.bytes}`,
+      );
+    }
+    const limit = file.bytes ?? options.maxBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+    if (total !== undefined && total > limit) {
+      stall.stop();
+      await res.body?.cancel();
+      throw new ChecksumMismatchError(
+        `${file.name}: the server offers ${total} bytes, more than the limit of ${limit}`,
       );
     }
     const handle = await open(part, offset === 0 ? 'w' : 'r+');
@@ -236,6 +272,12 @@ async function transfer(
     try {
       if (!res.body) throw new DownloadError('empty response body');
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        stall.restart();
+        if (position + chunk.length > limit) {
+          throw new ChecksumMismatchError(
+            `${file.name}: the server sent more than ${limit} bytes${total === undefined ? ' without announcing a size' : ''}; stopped`,
+          );
+        }
         await handle.write(chunk, 0, chunk.length, position);
         position += chunk.length;
         options.onProgress?.({
@@ -245,16 +287,19 @@ async function transfer(
         });
       }
     } catch (e) {
+      stall.stop();
       await handle.close();
+      if (ChecksumMismatchError.isInstance(e)) throw e;
       if (attempt >= retries || options.signal?.aborted) {
         throw new DownloadError(
-          `transfer broke at byte ${position} (${describe(e)}); run download again to resume`,
+          `transfer broke at byte ${position} (${stall.describe(e)}); run download again to resume`,
           { cause: e },
         );
       }
       await backoff(attempt);
       continue; // reconnect and resume from what reached the disk
     }
+    stall.stop();
     await handle.sync();
     await handle.close();
     if (total !== undefined && position !== total) {
@@ -265,6 +310,34 @@ async function transfer(
       continue;
     }
     return;
+  }
+}
+
+/**
+ * Aborts a transfer that receives nothing for `ms`: started with the request, restarted with
+ * every chunk. Its `describe` says 'stalled' for the abort it caused.
+ */
+class StallWatch {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  constructor(private readonly ms: number) {
+    this.restart();
+  }
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+  restart(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(), this.ms);
+  }
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+  describe(e: unknown): string {
+    return this.controller.signal.aborted
+      ? `no data for ${this.ms / 1000} s, stalled`
+      : describe(e);
   }
 }
 
@@ -285,6 +358,12 @@ async function sha256Of(stream: NodeJS.ReadableStream): Promise<string> {
 
 async function verify(file: CatalogueFile, part: string, url: string): Promise<void> {
   const size = (await stat(part)).size;
+  const incomplete = await incompleteFormat(file.name, part, size);
+  if (incomplete) {
+    throw new ChecksumMismatchError(
+      `${file.name} from ${url}: ${incomplete}, so the transfer was cut short; the file was deleted`,
+    );
+  }
   if (file.bytes !== undefined && size !== file.bytes) {
     throw new ChecksumMismatchError(
       `${file.name} from ${url}: ${size} bytes, expected ${file.bytes}; the file was deleted`,
@@ -312,6 +391,72 @@ async function verify(file: CatalogueFile, part: string, url: string): Promise<v
         `${file.name} from ${url}: decompressed sha256 ${got}, expected ${file.contentSha256}; the file was deleted`,
       );
     }
+  }
+}
+
+/**
+ * Why a downloaded file is incomplete by its own format, or null when it is whole (or of a
+ * format without such a check): what catches a body cut short when the catalogue knows no
+ * size or checksum and the server announced no length.
+ */
+async function incompleteFormat(name: string, path: string, size: number): Promise<string | null> {
+  if (size === 0) return 'it is empty';
+  if (/\.(gz|tgz)$/.test(name)) {
+    try {
+      await pipeline(
+        createReadStream(path),
+        createGunzip(),
+        new Writable({ write: (_c, _e, cb) => cb() }),
+      );
+    } catch (e) {
+      return `its gzip stream does not end properly (${(e as Error).message})`;
+    }
+    return null;
+  }
+  if (name.endsWith('.zip')) {
+    // The end-of-central-directory record sits in the last 22 + 65535 bytes.
+    const tail = Buffer.alloc(Math.min(size, 22 + 0xffff));
+    const h = await open(path, 'r');
+    try {
+      await h.read(tail, 0, tail.length, size - tail.length);
+    } finally {
+      await h.close();
+    }
+    return tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) < 0
+      ? 'it has no zip end-of-central-directory record'
+      : null;
+  }
+  if (name.endsWith('.mat')) return matV5Incomplete(path, size);
+  return null;
+}
+
+/** A MAT v5 file is whole when its data elements, after the 128-byte header, end at its end. */
+async function matV5Incomplete(path: string, size: number): Promise<string | null> {
+  if (size < 128) return `it has ${size} bytes, less than a MAT file header`;
+  const h = await open(path, 'r');
+  try {
+    const tag = Buffer.alloc(8);
+    let at = 128;
+    const littleEndian = await h
+      .read(tag, 0, 4, 124)
+      .then(() => tag.toString('latin1', 2, 4) === 'IM');
+    while (at < size) {
+      if (at + 8 > size) return `it ends inside a MAT element tag at byte ${at}`;
+      await h.read(tag, 0, 8, at);
+      const type = littleEndian ? tag.readUInt32LE(0) : tag.readUInt32BE(0);
+      // Small-element format: the size is in the tag's upper half and the data fits in it.
+      const small = type >>> 16 !== 0;
+      const bytes = small ? 0 : littleEndian ? tag.readUInt32LE(4) : tag.readUInt32BE(4);
+      // Elements are padded to 8 bytes, except compressed ones (miCOMPRESSED, 15).
+      const next = at + 8 + (type === 15 ? bytes : Math.ceil(bytes / 8) * 8);
+      if (next > size && !(next - size < 8 && at + 8 + bytes === size)) {
+        return `its MAT element at byte ${at} needs ${bytes} bytes but the file ends first`;
+      }
+      at = next;
+    }
+    return null;
+  } finally {
+    await h.close();
   }
 }
 

@@ -1,39 +1,15 @@
-import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { gunzip, inflate } from 'node:zlib';
+import { inflate } from 'node:zlib';
 import { CorruptDatasetError } from '../errors.js';
-import { fileOpenError } from '../record-store.js';
 
-const gunzipAsync = promisify(gunzip);
 const inflateAsync = promisify(inflate);
 
 /** Decompressed output is capped so a corrupt or hostile file cannot exhaust memory. */
 export const MAX_INFLATED_BYTES = 2 ** 32 - 1;
 
-/** Reads a whole file, translating fs errors into dataset errors that name the path. */
-export async function readWholeFile(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw fileOpenError(path, e);
-  }
-}
-
 /** True when the bytes start with the gzip magic number. */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
-
-/** Gunzips off the main thread; corrupt or truncated input becomes a {@link CorruptDatasetError}. */
-export async function gunzipFile(path: string, bytes: Uint8Array): Promise<Uint8Array> {
-  try {
-    return await gunzipAsync(bytes, { maxOutputLength: MAX_INFLATED_BYTES });
-  } catch (e) {
-    throw new CorruptDatasetError(
-      `${path}: gzip data is corrupt or truncated (${(e as Error).message}); re-download the file`,
-      { cause: e },
-    );
-  }
 }
 
 /** Inflates a zlib stream; corrupt input becomes a {@link CorruptDatasetError} naming `what`. */

@@ -1,6 +1,9 @@
-import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CorruptDatasetError, InvalidArgumentError } from '../errors.js';
 import { expectCleanFailureOrSuccess, mutations } from '../test-support/fuzz.js';
@@ -81,6 +84,37 @@ describe('openIdxDataset', () => {
     await writeFile(join(dir, 'a-images-idx3-ubyte'), full.subarray(0, 40));
     await expect(openIdxDataset(join(dir, 'a-images-idx3-ubyte'))).rejects.toThrow(
       /a-images-idx3-ubyte: IDX header says 3x4x4 ubyte \(64 bytes\) but the file is truncated at 40 bytes/,
+    );
+  });
+
+  it('stops a gzip bomb at the size its IDX header promises', async () => {
+    const dir = await tempDir();
+    // The header promises 10 images of 28x28 (7856 bytes); 256 MB of zeros follow.
+    const path = join(dir, 'bomb-images-idx3-ubyte.gz');
+    const zipper = createGzip({ level: 9 });
+    const written = pipeline(zipper, createWriteStream(path));
+    zipper.write(encodeIdx([10, 28, 28], new Uint8Array(7840)));
+    const zeros = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 256; i++) if (!zipper.write(zeros)) await once(zipper, 'drain');
+    zipper.end();
+    await written;
+    let peak = 0;
+    const base = process.memoryUsage().arrayBuffers;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().arrayBuffers - base);
+    }, 2);
+    const err = await openIdxDataset(path, { labelsPath: null }).catch((e) => e);
+    clearInterval(sampler);
+    expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
+    expect(err.message).toMatch(
+      /bomb-images-idx3-ubyte\.gz: decompresses to more than the 7856 bytes its IDX header promises; stopped there/,
+    );
+    expect(peak).toBeLessThan(64 * 2 ** 20);
+    // A header that promises more than hierglow reads is refused before inflating the rest.
+    const huge = join(dir, 'huge-images-idx3-ubyte.gz');
+    await writeFile(huge, gzip(encodeIdx([2 ** 31 - 1, 64, 64], new Uint8Array(16))));
+    await expect(openIdxDataset(huge, { labelsPath: null })).rejects.toThrow(
+      /the IDX header promises \d+ bytes, more than the 4294967295 hierglow reads/,
     );
   });
 

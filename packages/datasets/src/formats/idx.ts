@@ -1,10 +1,17 @@
+import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { createGunzip } from 'node:zlib';
 import { CorruptDatasetError, DatasetNotFoundError, InvalidArgumentError } from '../errors.js';
 import { findBadLabel, type ImageDataset } from '../image-dataset.js';
 import { RecordDataset, transposedDecoder } from '../record-dataset.js';
-import { FileRecordStore, MemoryRecordStore, type RecordStore } from '../record-store.js';
-import { gunzipFile, isGzip, readWholeFile } from './file-bytes.js';
+import {
+  FileRecordStore,
+  fileOpenError,
+  MemoryRecordStore,
+  type RecordStore,
+} from '../record-store.js';
+import { isGzip, MAX_INFLATED_BYTES } from './file-bytes.js';
 
 /**
  * IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST): big-endian header `0 0 <type> <ndim>`, then
@@ -45,6 +52,20 @@ export function looksLikeIdx(bytes: Uint8Array): boolean {
 
 /** Parses and validates an IDX header against the total byte length of the (decompressed) file. */
 export function parseIdxHeader(path: string, head: Uint8Array, totalBytes: number): IdxHeader {
+  const { header, expectedBytes: expected } = readIdxHeader(path, head);
+  if (totalBytes !== expected) {
+    throw new CorruptDatasetError(
+      `${path}: IDX header says ${header.dims.join('x')} ${IDX_TYPE_NAMES[header.typeCode]} (${expected} bytes) but the ${totalBytes < expected ? 'file is truncated at' : 'file has'} ${totalBytes} bytes`,
+    );
+  }
+  return header;
+}
+
+/** Parses and validates an IDX header; returns it with the file size its dimensions imply. */
+function readIdxHeader(
+  path: string,
+  head: Uint8Array,
+): { header: IdxHeader; expectedBytes: number } {
   if (head.length < 4 || head[0] !== 0 || head[1] !== 0) {
     throw new CorruptDatasetError(
       `${path}: not an IDX file (the first two bytes must be 0, got ${hex(head.subarray(0, 4))}); pass an MNIST-style *-idx3-ubyte or *-idx1-ubyte file`,
@@ -87,17 +108,65 @@ export function parseIdxHeader(path: string, head: Uint8Array, totalBytes: numbe
         : typeCode === 0x0e
           ? 8
           : 4;
-  const expected = dataOffset + elements * elemBytes;
-  if (totalBytes !== expected) {
-    throw new CorruptDatasetError(
-      `${path}: IDX header says ${dims.join('x')} ${IDX_TYPE_NAMES[typeCode]} (${expected} bytes) but the ${totalBytes < expected ? 'file is truncated at' : 'file has'} ${totalBytes} bytes`,
-    );
-  }
-  return { typeCode, dims, dataOffset };
+  return {
+    header: { typeCode, dims, dataOffset },
+    expectedBytes: dataOffset + elements * elemBytes,
+  };
 }
 
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+}
+
+/**
+ * Gunzips an IDX file as a stream, bounded by what its header promises: the header is read from
+ * the first decompressed bytes, and decompression stops (with an error) as soon as the output
+ * passes the size the header's dimensions give. A small file that inflates to gigabytes (a gzip
+ * bomb, or a header that does not match its data) costs no more than the header claims.
+ */
+async function gunzipIdx(path: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let expected: number | null = null;
+  const source = createReadStream(path);
+  const gunzip = createGunzip();
+  const fail = (e: Error) => {
+    source.destroy();
+    gunzip.destroy(e);
+  };
+  try {
+    for await (const chunk of source.pipe(gunzip) as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (expected === null && received >= 4) {
+        const head = Buffer.concat(chunks);
+        // Up to 4 dimensions; a larger count is refused by readIdxHeader.
+        if (received >= Math.min(4 + 4 * head[3]!, 4 + 4 * 4) || head[3]! > 4) {
+          expected = readIdxHeader(path, head).expectedBytes;
+          if (expected > MAX_INFLATED_BYTES) {
+            throw new CorruptDatasetError(
+              `${path}: the IDX header promises ${expected} bytes, more than the ${MAX_INFLATED_BYTES} hierglow reads`,
+            );
+          }
+        }
+      }
+      if (expected !== null && received > expected) {
+        throw new CorruptDatasetError(
+          `${path}: decompresses to more than the ${expected} bytes its IDX header promises; stopped there (a corrupt or hostile file)`,
+        );
+      }
+    }
+  } catch (e) {
+    fail(e as Error);
+    if (CorruptDatasetError.isInstance(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw fileOpenError(path, e);
+    throw new CorruptDatasetError(
+      `${path}: gzip data is corrupt or truncated (${(e as Error).message}); re-download the file`,
+      { cause: e },
+    );
+  }
+  return Buffer.concat(chunks, received);
 }
 
 /** An IDX file opened for reading: its header and a store over its (decompressed) bytes. */
@@ -121,7 +190,7 @@ async function openIdxFile(path: string): Promise<OpenedIdx> {
   }
   if (isGzip(probe)) {
     await store.close();
-    const bytes = await gunzipFile(path, await readWholeFile(path));
+    const bytes = await gunzipIdx(path);
     return {
       header: parseIdxHeader(path, bytes.subarray(0, 24), bytes.length),
       store: new MemoryRecordStore(path, bytes),

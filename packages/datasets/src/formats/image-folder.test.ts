@@ -1,11 +1,44 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { CorruptDatasetError, InvalidArgumentError } from '../errors.js';
 import { expectCleanFailureOrSuccess, mutations } from '../test-support/fuzz.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
-import { openImageFolder } from './image-folder.js';
+import { IMAGE_FOLDER_LIMITS, openImageFolder } from './image-folder.js';
+
+/** CRC-32 of PNG chunks (ISO 3309). */
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** A valid PNG header of any size (RGB, 8 bits) whose pixel data is a few zero rows. */
+function pngHeaderOnly(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(4 * (1 + 3 * width)))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 const tempDir = useTempDirs();
 
@@ -107,5 +140,42 @@ describe('openImageFolder', () => {
       expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
       expect(err.message).toMatch(/x\.png: cannot decode the image/);
     }
+  });
+
+  it('refuses an image over the pixel limit from its header, before decoding it', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'huge.png'), pngHeaderOnly(16000, 16000));
+    const started = process.memoryUsage().rss;
+    for (const options of [{}, { size: 32 }]) {
+      const err = await openImageFolder(dir, options)
+        .then((ds) => ds.get(0))
+        .catch((e) => e);
+      expect(CorruptDatasetError.isInstance(err), String(err)).toBe(true);
+      expect(err.message).toMatch(
+        /huge\.png: 16000x16000 pixels \(256\.0 megapixels\) is more than the 33\.6 megapixels image folders decode/,
+      );
+    }
+    expect(process.memoryUsage().rss - started).toBeLessThan(256 * 2 ** 20);
+  });
+
+  it('without a size, scales large images down to a bounded side before decoding batches', async () => {
+    const dir = await tempDir();
+    for (const name of ['a.png', 'b.png']) {
+      const png = await sharp({
+        create: { width: 1000, height: 800, channels: 3, background: { r: 200, g: 10, b: 10 } },
+      })
+        .png()
+        .toBuffer();
+      await writeFile(join(dir, name), png);
+    }
+    const ds = await openImageFolder(dir);
+    const side = IMAGE_FOLDER_LIMITS.defaultMaxSide;
+    expect([ds.height, ds.width]).toEqual([Math.round(800 * (side / 1000)), side]);
+    const { pixels } = await ds.get(1);
+    expect(pixels.length).toBe(ds.height * ds.width * 3);
+    expect(Array.from(pixels.subarray(0, 3))).toEqual([200, 10, 10]);
+    // Asking for native size keeps it (within the pixel limit).
+    const native = await openImageFolder(dir, { resize: 'none' });
+    expect([native.height, native.width]).toEqual([800, 1000]);
   });
 });

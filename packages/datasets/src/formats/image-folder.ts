@@ -9,6 +9,16 @@ import { rgbToGreyBytes } from '../pipeline/grey.js';
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'] as const;
 
 /**
+ * Bounds that keep a folder of large (or crafted) images from exhausting memory. Both are read
+ * from the file's header, before any pixel is decoded:
+ * - `maxPixels`: larger images are refused (2^25, e.g. 8192x4096);
+ * - `defaultMaxSide`: without a `size`, the dataset takes the first image's size scaled down
+ *   so that its longer side is at most this (and images are resized to it), so that a batch
+ *   of photos stays small; pass `size` to choose another.
+ */
+export const IMAGE_FOLDER_LIMITS = Object.freeze({ maxPixels: 2 ** 25, defaultMaxSide: 256 });
+
+/**
  * How images are brought to the dataset size:
  * - 'none': every image must already have it (default when no size is given);
  * - 'cover': scale so the shorter side fits, then centre-crop (torchvision `Resize(s)` +
@@ -82,9 +92,21 @@ export async function openImageFolder(
     );
   }
   let size = options.size;
+  let capped = false;
   if (size === undefined) {
-    const first = await decode(files[0]!, { resize: 'none', kernel: 'linear', channels: 3 });
-    size = [first.height, first.width];
+    // From the header of the first image: nothing is decoded to learn the size.
+    const first = await imageHeader(files[0]!, await readImageFile(files[0]!));
+    const scale = Math.min(
+      1,
+      IMAGE_FOLDER_LIMITS.defaultMaxSide / Math.max(first.height, first.width),
+    );
+    capped = scale < 1 && options.resize !== 'none';
+    size = capped
+      ? [
+          Math.max(1, Math.round(first.height * scale)),
+          Math.max(1, Math.round(first.width * scale)),
+        ]
+      : [first.height, first.width];
   }
   const [height, width] = typeof size === 'number' ? [size, size] : size;
   if (!(Number.isInteger(height) && Number.isInteger(width) && height > 0 && width > 0)) {
@@ -96,7 +118,7 @@ export async function openImageFolder(
   if (channels !== 1 && channels !== 3) {
     throw new InvalidArgumentError(`${dir}: channels must be 1 or 3, got ${channels}`);
   }
-  const resize = options.resize ?? (options.size === undefined ? 'none' : 'cover');
+  const resize = options.resize ?? (options.size === undefined && !capped ? 'none' : 'cover');
   let labels: Int32Array | undefined;
   let classNames: string[] | undefined;
   const rel = files.map((f) => relative(dir, f).split(sep));
@@ -121,6 +143,7 @@ export async function openImageFolder(
         resize,
         kernel: options.kernel ?? 'linear',
         files: files.length,
+        ...(capped ? { downscaledTo: `${height}x${width}` } : {}),
       },
     },
     decodeOptions: { resize, kernel: options.kernel ?? 'linear', channels, height, width },
@@ -143,17 +166,14 @@ export async function decode(
 ): Promise<{ pixels: Uint8Array; height: number; width: number }> {
   // Read the bytes ourselves: given a path, libvips may mmap and cache the file, and a file that
   // is rewritten while mapped kills the process with SIGBUS.
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    throw new DatasetNotFoundError(`${file}: cannot read the image (${(e as Error).message})`, {
-      cause: e,
-    });
-  }
+  const bytes = await readImageFile(file);
+  await imageHeader(file, bytes);
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    let img = sharp(bytes, { failOn: 'error' }).rotate();
+    let img = sharp(bytes, {
+      failOn: 'error',
+      limitInputPixels: IMAGE_FOLDER_LIMITS.maxPixels,
+    }).rotate();
     if (o.resize !== 'none' && o.height !== undefined && o.width !== undefined) {
       img = img.resize(o.width, o.height, {
         fit: o.resize === 'cover' ? 'cover' : 'fill',
@@ -183,6 +203,43 @@ export async function decode(
   }
   const rgb = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
   return { pixels: o.channels === 1 ? rgbToGreyBytes(rgb) : rgb, height, width };
+}
+
+async function readImageFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    throw new DatasetNotFoundError(`${file}: cannot read the image (${(e as Error).message})`, {
+      cause: e,
+    });
+  }
+}
+
+/**
+ * The displayed size of an image from its header alone (EXIF rotations by 90° swap the
+ * sides), refusing images over {@link IMAGE_FOLDER_LIMITS}' `maxPixels` before they are decoded.
+ */
+async function imageHeader(
+  file: string,
+  bytes: Buffer,
+): Promise<{ height: number; width: number }> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    throw new CorruptDatasetError(`${file}: cannot decode the image (${(e as Error).message})`, {
+      cause: e,
+    });
+  }
+  const { width = 0, height = 0 } = meta;
+  if (width * height > IMAGE_FOLDER_LIMITS.maxPixels) {
+    throw new CorruptDatasetError(
+      `${file}: ${width}x${height} pixels (${((width * height) / 1e6).toFixed(1)} megapixels) is more than the ` +
+        `${(IMAGE_FOLDER_LIMITS.maxPixels / 1e6).toFixed(1)} megapixels image folders decode; downscale it first`,
+    );
+  }
+  const swapped = (meta.orientation ?? 1) >= 5;
+  return swapped ? { height: width, width: height } : { height, width };
 }
 
 class ImageFolderDataset extends ImageDatasetBase {

@@ -10,12 +10,20 @@ export interface Route {
   /** Answer 200 with the whole body even when a Range is asked for. */
   ignoreRange?: boolean;
   status?: number;
+  /**
+   * Answer without a Content-Length, the body ending when the connection closes (HTTP/1.0
+   * style), after `cutAfter` bytes when given: a cut the client cannot tell from the end.
+   */
+  noLength?: boolean;
+  /** Send this many bytes, then nothing more while keeping the connection open. */
+  stallAfter?: number;
 }
 
 /** A loopback HTTP server with Range support and scripted failures, for download tests. */
 export async function startTestServer(routes: Record<string, Route>) {
   const requests: { path: string; range: string | undefined }[] = [];
   const served = new Map<string, number>();
+  const stalled: import('node:http').ServerResponse[] = [];
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
     requests.push({ path, range: req.headers.range });
@@ -26,6 +34,19 @@ export async function startTestServer(routes: Record<string, Route>) {
     }
     const n = (served.get(path) ?? 0) + 1;
     served.set(path, n);
+    if (route.noLength) {
+      const body = route.bytes.subarray(0, route.cutAfter ?? route.bytes.length);
+      req.socket.end(
+        Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'), body]),
+      );
+      return;
+    }
+    if (route.stallAfter !== undefined) {
+      res.writeHead(200, { 'content-length': route.bytes.length });
+      res.write(Buffer.from(route.bytes.subarray(0, route.stallAfter)));
+      stalled.push(res);
+      return;
+    }
     const total = route.bytes.length;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     let start = 0;
@@ -60,6 +81,9 @@ export async function startTestServer(routes: Record<string, Route>) {
   return {
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
     requests,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () => {
+      for (const res of stalled) res.socket?.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
   };
 }

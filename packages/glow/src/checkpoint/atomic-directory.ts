@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -51,6 +52,25 @@ export async function writeDirectoryAtomically(
   onStage: (stage: SaveStage) => void | Promise<void> = () => {},
 ): Promise<void> {
   const target = resolve(dir);
+  try {
+    await writeDirectory(target, files, onStage);
+  } catch (e) {
+    // Name the directory asked for, not the temporary sibling, and give errors that come
+    // without a path (ENOSPC from a write) one, so a full disk is reported as such.
+    const err = e as NodeJS.ErrnoException;
+    const sibling = join(dirname(target), `.${basename(target)}.`);
+    if (typeof err.code === 'string' && (!err.path || err.path.startsWith(sibling))) {
+      err.path = target;
+    }
+    throw e;
+  }
+}
+
+async function writeDirectory(
+  target: string,
+  files: (digests: () => Record<string, FileDigest>) => DirectoryFile[],
+  onStage: (stage: SaveStage) => void | Promise<void>,
+): Promise<void> {
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
   await removeStaleSiblings(target);
@@ -148,6 +168,51 @@ async function removeStaleSiblings(target: string): Promise<void> {
     if (match[1] === 'old' && !targetExists) continue;
     await rm(join(dirname(target), entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * Puts back the previous version of `dir` when a save was killed between its two renames: `dir`
+ * is missing and a dead process left it under `.NAME.old-*`. Renames the newest such copy to
+ * `dir` and returns the path it had; null when `dir` exists or there is nothing to put back.
+ * Resuming calls this first, so the only complete copy is used rather than lost.
+ */
+export async function recoverInterruptedSave(dir: string): Promise<string | null> {
+  const target = resolve(dir);
+  if (await exists(target)) return null;
+  const pattern = siblingPattern(target);
+  const { old } = await interruptedSaveLeftovers(target);
+  const orphan = old.find((path) => !processAlive(Number(pattern.exec(basename(path))![2])));
+  if (!orphan) return null;
+  await rename(orphan, target);
+  await syncDirectory(dirname(target));
+  return orphan;
+}
+
+/**
+ * Environment variable for the crash test (`scripts/crash-test.mjs`): when set to a number of
+ * milliseconds, every save announces each {@link SaveStage} on stderr and pauses that long
+ * there, so a SIGKILL sent on the announcement lands inside that phase of the write.
+ */
+export const CRASH_TEST_PAUSE_ENV = 'HIERGLOW_CRASH_TEST_SAVE_PAUSE_MS';
+
+/**
+ * The stage hook {@link CRASH_TEST_PAUSE_ENV} asks for, or undefined when it is not set. Lines
+ * read `hierglow-crash-test: save <dir> <label> <stage>`, written synchronously so they reach
+ * the reader before the pause starts.
+ */
+export function crashTestStageHook(
+  dir: string,
+  label: string,
+): ((stage: SaveStage) => Promise<void>) | undefined {
+  const value = process.env[CRASH_TEST_PAUSE_ENV];
+  if (value === undefined || value === '') return undefined;
+  const pauseMs = Number(value);
+  if (!(pauseMs >= 0)) throw new TypeError(`${CRASH_TEST_PAUSE_ENV} must be a number of ms`);
+  const name = basename(resolve(dir));
+  return async (stage) => {
+    writeSync(2, `hierglow-crash-test: save ${name} ${label} ${stage.replace(/ /g, ':')}\n`);
+    await new Promise((r) => setTimeout(r, pauseMs));
+  };
 }
 
 /** Leftovers of interrupted saves of `dir` (for error messages): full paths, newest first. */

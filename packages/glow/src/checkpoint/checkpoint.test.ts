@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '@hierglow/flow-layers';
@@ -9,7 +19,7 @@ import { Adamax } from '../train/adamax.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from '../train/test-support/tiny-flow.js';
 import type { TrainableModel } from '../train/trainable-model.js';
 import { initialTrainingState } from '../train/training-state.js';
-import type { SaveStage } from './atomic-directory.js';
+import { recoverInterruptedSave, type SaveStage, sha256 } from './atomic-directory.js';
 import {
   CHECKPOINT_FILES,
   loadCheckpoint,
@@ -24,7 +34,9 @@ import {
   CheckpointCorruptError,
   CheckpointMismatchError,
   CheckpointNotFoundError,
+  NonFiniteWeightsError,
 } from './errors.js';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 
 let root: string;
 
@@ -415,5 +427,76 @@ describe('checkpoint directory', () => {
       m.model.dispose();
       m.optimizer.dispose();
     }
+  });
+
+  it('puts back the checkpoint that a save killed between its two renames set aside', async () => {
+    const parent = join(root, 'recover');
+    const dir = join(parent, 'ckpt');
+    const v1 = trainedTinyFlow(31);
+    const v2 = trainedTinyFlow(32);
+    await saveCheckpoint(dir, { model: v1.model });
+    const old = await snapshotValues(dir);
+    const snap = join(root, 'recover-snap');
+    await saveCheckpointStaged(dir, { model: v2.model }, async (stage) => {
+      if (stage === 'old-moved-aside') await cp(parent, snap, { recursive: true });
+    });
+    // The snapshot is what the killed process left; its pid is now a dead one's.
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const [aside] = (await readdir(snap)).filter((e) => e.startsWith('.ckpt.old-'));
+    await rename(join(snap, aside!), join(snap, `.ckpt.old-${deadPid}-abcdef`));
+    const at = join(snap, 'ckpt');
+    await expect(loadCheckpoint(at)).rejects.toThrow(CheckpointNotFoundError);
+    expect(await recoverInterruptedSave(at)).toBe(join(snap, `.ckpt.old-${deadPid}-abcdef`));
+    expect(await snapshotValues(at)).toEqual(old);
+    expect((await readdir(snap)).filter((e) => e.includes('.old-'))).toEqual([]);
+    // Nothing to do when the checkpoint is there, or when the set-aside copy's saver still runs.
+    expect(await recoverInterruptedSave(at)).toBeNull();
+    await rename(at, join(snap, `.ckpt.old-${process.pid}-abcdef`));
+    expect(await recoverInterruptedSave(at)).toBeNull();
+    for (const m of [v1, v2]) {
+      m.model.dispose();
+      m.optimizer.dispose();
+    }
+  });
+
+  it('refuses to load a checkpoint whose weights are not finite, naming the tensor', async () => {
+    const dir = join(root, 'nan');
+    const { model, optimizer } = trainedTinyFlow();
+    await saveCheckpoint(dir, { model });
+    // A NaN written into the weights, with the checksums made to match (so only the values are wrong).
+    const modelPath = join(dir, CHECKPOINT_FILES.model);
+    const file = decodeSafetensors(await readFile(modelPath), modelPath);
+    (file.tensors['coupling.w2']!.data as Float32Array)[1] = Number.NaN;
+    const bytes = encodeSafetensors(file.tensors, file.metadata);
+    await writeFile(modelPath, bytes);
+    const configPath = join(dir, CHECKPOINT_FILES.config);
+    const cfg = JSON.parse(await readFile(configPath, 'utf8'));
+    cfg.files[CHECKPOINT_FILES.model] = { bytes: bytes.length, sha256: sha256(bytes) };
+    await writeFile(configPath, JSON.stringify(cfg));
+    await expect(loadCheckpoint(dir)).rejects.toThrow(CheckpointCorruptError);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(
+      /model\.safetensors: tensor 'coupling\.w2' holds NaN \(1 of \d+ values are not finite\)/,
+    );
+    model.dispose();
+    optimizer.dispose();
+  });
+
+  it('refuses to save non-finite weights and keeps the previous checkpoint', async () => {
+    const parent = join(root, 'inf');
+    const dir = join(parent, 'ckpt');
+    const { model, optimizer } = trainedTinyFlow();
+    await saveCheckpoint(dir, { model });
+    const old = await snapshotValues(dir);
+    const w = model.variables()['coupling.w2']!;
+    w.assign(tf.fill(w.shape, Number.POSITIVE_INFINITY));
+    const save = saveCheckpoint(dir, { model });
+    await expect(save).rejects.toThrow(NonFiniteWeightsError);
+    await expect(saveCheckpoint(dir, { model })).rejects.toThrow(
+      /not saved, model tensor 'coupling\.w2' holds Infinity/,
+    );
+    expect(await snapshotValues(dir)).toEqual(old);
+    expect(await readdir(parent)).toEqual(['ckpt']);
+    model.dispose();
+    optimizer.dispose();
   });
 });

@@ -6,6 +6,7 @@ import type { Adamax, AdamaxOptions, AdamaxState } from '../train/adamax.js';
 import type { ModelConfigJson, ModelFactory, TrainableModel } from '../train/trainable-model.js';
 import { type TrainingState, trainingStateProblem } from '../train/training-state.js';
 import {
+  crashTestStageHook,
   type DirectoryFile,
   type FileDigest,
   interruptedSaveLeftovers,
@@ -17,11 +18,13 @@ import {
   CheckpointCorruptError,
   CheckpointMismatchError,
   CheckpointNotFoundError,
+  NonFiniteWeightsError,
 } from './errors.js';
 import {
   decodeSafetensors,
   encodeSafetensors,
   entryToTensor,
+  type SafetensorsEntry,
   type SafetensorsFile,
   tensorsToEntries,
 } from './safetensors.js';
@@ -112,13 +115,15 @@ const packageJson = require('../../package.json') as { name: string; version: st
 
 /**
  * Saves a checkpoint directory atomically (temporary sibling, flushed, then renamed over `dir`):
- * a save killed halfway never leaves something that loads as the new checkpoint.
+ * a save killed halfway never leaves something that loads as the new checkpoint. Weights that
+ * are not all finite are refused ({@link NonFiniteWeightsError}) and nothing is written.
  *
  * @example
  * await saveCheckpoint('runs/fmnist/checkpoint', { model, optimizer, trainingState });
  */
 export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
-  await saveCheckpointStaged(dir, input);
+  const label = input.trainingState ? `step-${input.trainingState.step}` : 'weights';
+  await saveCheckpointStaged(dir, input, crashTestStageHook(dir, label));
 }
 
 /** {@link saveCheckpoint} with a hook at every stage of the atomic write; for the crash tests. */
@@ -141,7 +146,7 @@ export async function saveCheckpointStaged(
         {
           name: CHECKPOINT_FILES.model,
           bytes: async () =>
-            encodeSafetensors(await tensorsToEntries(model.variables()), {
+            encodeSafetensors(finiteEntries(await tensorsToEntries(model.variables()), dir), {
               producer: `${packageJson.name}@${packageJson.version}`,
               kind: modelConfig.kind,
               layout:
@@ -181,6 +186,38 @@ export async function saveCheckpointStaged(
   );
 }
 
+/** The entries, after checking every float value is finite (else nothing is saved). */
+function finiteEntries(
+  entries: Record<string, SafetensorsEntry>,
+  dir: string,
+): Record<string, SafetensorsEntry> {
+  for (const [name, entry] of Object.entries(entries)) {
+    const bad = nonFiniteSummary(entry);
+    if (bad) {
+      throw new NonFiniteWeightsError(
+        `${resolve(dir)}: not saved, model tensor '${name}' ${bad}; the previous checkpoint (if any) is kept`,
+      );
+    }
+  }
+  return entries;
+}
+
+/** 'holds NaN (3 of 64 values are not finite)' for a float entry with such values, else null. */
+function nonFiniteSummary(entry: SafetensorsEntry): string | null {
+  if (entry.dtype !== 'F32' && entry.dtype !== 'F64') return null;
+  const data = entry.data as Float32Array | Float64Array;
+  let count = 0;
+  let first = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      if (count === 0) first = data[i]!;
+      count += 1;
+    }
+  }
+  if (count === 0) return null;
+  return `holds ${Number.isNaN(first) ? 'NaN' : String(first)} (${count} of ${data.length} values are not finite)`;
+}
+
 async function encodeOptimizer(optimizer: Adamax): Promise<Uint8Array> {
   const state = optimizer.getState();
   const tensors: Record<string, tf.Tensor> = {};
@@ -198,9 +235,10 @@ async function encodeOptimizer(optimizer: Adamax): Promise<Uint8Array> {
 
 /**
  * Loads a checkpoint directory: checks `config.json`, every file's size and SHA-256, and
- * decodes the tensors. Errors name the file: {@link CheckpointNotFoundError} (no checkpoint
- * there, with a hint when an interrupted save left one aside), {@link CheckpointCorruptError}
- * (truncated, bad JSON, checksum) and {@link CheckpointMismatchError} (newer format).
+ * decodes the tensors, which must be finite. Errors name the file:
+ * {@link CheckpointNotFoundError} (no checkpoint there, with a hint when an interrupted save
+ * left one aside), {@link CheckpointCorruptError} (truncated, bad JSON, checksum, a weight that
+ * is NaN or infinite) and {@link CheckpointMismatchError} (newer format).
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const root = resolve(dir);
@@ -304,6 +342,12 @@ async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpo
     const modelPath = join(root, CHECKPOINT_FILES.model);
     const decoded = decodeSafetensors(modelBytes, modelPath);
     for (const [name, entry] of Object.entries(decoded.tensors)) {
+      const bad = nonFiniteSummary(entry);
+      if (bad) {
+        throw new CheckpointCorruptError(
+          `${modelPath}: tensor '${name}' ${bad}; the model diverged before this checkpoint was saved and would score every image NaN`,
+        );
+      }
       tensors[name] = entryToTensor(entry, name, modelPath);
       owned.push(tensors[name]);
     }

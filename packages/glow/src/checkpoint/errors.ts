@@ -29,3 +29,9 @@ export class CheckpointCorruptError extends tagged('CheckpointCorruptError') {}
  * tensor, a shape mismatch. The message names the file and the tensor.
  */
 export class CheckpointMismatchError extends tagged('CheckpointMismatchError') {}
+
+/**
+ * A save was refused because a model weight is NaN or infinite: such a model scores every image
+ * NaN, and writing it would replace the last good checkpoint. The message names the tensor.
+ */
+export class NonFiniteWeightsError extends tagged('NonFiniteWeightsError') {}

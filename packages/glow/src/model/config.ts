@@ -121,6 +121,31 @@ export const MODEL_DEFAULTS = {
   },
 } as const;
 
+/**
+ * Upper bounds of the config fields, checked before anything is allocated, so a slip such as
+ * `stepsPerLevel: 1e6` or `hidden: 1e9` (in a config file or a checkpoint's `config.json`) fails
+ * at once with the field's name instead of building for minutes or dying in a typed-array
+ * allocation. They sit far above the paper's models (32x32x3 images, L = 3, K = 32, 512 hidden).
+ */
+export const MODEL_CONFIG_LIMITS = Object.freeze({
+  height: 1024,
+  width: 1024,
+  channels: 16,
+  levels: 10,
+  stepsPerLevel: 256,
+  steps: 256,
+  hidden: 4096,
+  patchSize: 1024,
+  numClasses: 100_000,
+  /** Flow steps in all: levels × stepsPerLevel (or the patch model's steps). */
+  totalSteps: 1024,
+  /**
+   * Weights of the coupling networks' hidden-to-hidden layers in all (total steps × hidden²):
+   * 2^28 float32 values are 1 GiB, before gradients and optimizer state.
+   */
+  hiddenWeights: 2 ** 28,
+});
+
 const MODEL_KINDS = Object.keys(MODEL_DEFAULTS) as ModelConfig['kind'][];
 const COUPLINGS: readonly CouplingKind[] = ['affine', 'additive'];
 const PERMUTATIONS: readonly PermutationKind[] = ['lu', 'fixed', 'shuffle', 'reverse'];
@@ -166,15 +191,15 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
   ]);
   const merged = { ...defaults, ...definedFields(input as unknown as Record<string, unknown>) };
   const field = new FieldChecker(source, kind as string, merged);
-  const height = field.positiveInteger('height');
-  const width = field.positiveInteger('width');
-  const channels = field.positiveInteger('channels');
-  const hidden = field.positiveInteger('hidden');
+  const height = field.boundedInteger('height');
+  const width = field.boundedInteger('width');
+  const channels = field.boundedInteger('channels');
+  const hidden = field.boundedInteger('hidden');
   const coupling = field.oneOf('coupling', COUPLINGS);
   const seed = field.integer('seed');
 
   if (kind === 'patch-glow') {
-    const patchSize = field.positiveInteger('patchSize');
+    const patchSize = field.boundedInteger('patchSize');
     if (patchSize % 2 !== 0 || height % patchSize !== 0 || width % patchSize !== 0) {
       throw new ConfigError(
         `${source}: 'patchSize' must be even and divide height and width, got patchSize ${patchSize} ` +
@@ -187,7 +212,7 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
       width,
       channels,
       patchSize,
-      steps: field.positiveInteger('steps'),
+      steps: checkModelSize(source, field.boundedInteger('steps'), hidden),
       hidden,
       coupling,
       permutation: field.oneOf('permutation', PERMUTATIONS),
@@ -195,8 +220,9 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
     };
   }
 
-  const levels = field.positiveInteger('levels');
-  const stepsPerLevel = field.positiveInteger('stepsPerLevel');
+  const levels = field.boundedInteger('levels');
+  const stepsPerLevel = field.boundedInteger('stepsPerLevel');
+  checkModelSize(source, levels * stepsPerLevel, hidden);
   const factor = 2 ** levels;
   if (height % factor !== 0 || width % factor !== 0) {
     throw new ConfigError(
@@ -239,7 +265,7 @@ export function resolveModelConfig(input: ModelConfigInput, source = 'model conf
         `${source}: prior 'class-conditional' needs 'numClasses' (the number of labels, e.g. 10 for Fashion-MNIST)`,
       );
     }
-    const numClasses = field.positiveInteger('numClasses');
+    const numClasses = field.boundedInteger('numClasses');
     if (numClasses < 2) {
       throw new ConfigError(
         `${source}: 'numClasses' must be at least 2 for a class-conditional prior, got ${numClasses}`,
@@ -280,6 +306,24 @@ export function configNumDims(config: Pick<ModelConfig, 'height' | 'width' | 'ch
   return config.height * config.width * config.channels;
 }
 
+/** Checks the totals of {@link MODEL_CONFIG_LIMITS}; returns `totalSteps` for chaining. */
+function checkModelSize(source: string, totalSteps: number, hidden: number): number {
+  const limits = MODEL_CONFIG_LIMITS;
+  if (totalSteps > limits.totalSteps) {
+    throw new ConfigError(
+      `${source}: ${totalSteps} flow steps in all is more than the limit of ${limits.totalSteps}; the paper uses 3 levels of 32`,
+    );
+  }
+  const weights = totalSteps * hidden * hidden;
+  if (weights > limits.hiddenWeights) {
+    throw new ConfigError(
+      `${source}: ${totalSteps} flow steps with 'hidden' ${hidden} need ${weights.toExponential(2)} hidden-layer weights, ` +
+        `more than the limit of ${limits.hiddenWeights} (1 GiB); use fewer steps or a smaller 'hidden'`,
+    );
+  }
+  return totalSteps;
+}
+
 function definedFields(obj: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
 }
@@ -315,6 +359,18 @@ class FieldChecker {
   positiveInteger(name: string): number {
     const v = this.integer(name);
     if (v < 1) throw new ConfigError(`${this.source}: '${name}' must be at least 1, got ${v}`);
+    return v;
+  }
+
+  /** A positive integer at most its {@link MODEL_CONFIG_LIMITS} entry. */
+  boundedInteger(name: keyof typeof MODEL_CONFIG_LIMITS): number {
+    const v = this.positiveInteger(name);
+    const max = MODEL_CONFIG_LIMITS[name];
+    if (v > max) {
+      throw new ConfigError(
+        `${this.source}: '${name}' is ${v}, more than the limit of ${max} for kind '${this.kind}'`,
+      );
+    }
     return v;
   }
 

@@ -2,6 +2,7 @@ import { assignVariables, ConfigError, ShapeError } from '@hierglow/flow-layers'
 import { checkNoTensorLeak, perturbVariables } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, expect, it } from 'vitest';
+import { createModel } from './create-model.js';
 import { Glow } from './glow.js';
 import { modelAsBijector } from './model-bijector.js';
 import {
@@ -326,6 +327,20 @@ describeOnBackends('Glow variables and config', () => {
     );
     expect(() => new Glow({ ...TINY_GLOW, hidden: 0 })).toThrow(ConfigError);
     expect(() => new Glow({ ...TINY_GLOW, kind: 'dense-glow' } as never)).toThrow(/createModel/);
+    // Documented bounds (MODEL_CONFIG_LIMITS), checked before anything is allocated.
+    expect(() => new Glow({ ...TINY_GLOW, stepsPerLevel: 1e6 })).toThrow(
+      /'stepsPerLevel' is 1000000, more than the limit of 256/,
+    );
+    expect(() => new Glow({ ...TINY_GLOW, hidden: 1e9 })).toThrow(
+      /'hidden' is 1000000000, more than the limit of 4096/,
+    );
+    expect(() => new Glow({ ...TINY_GLOW, levels: 20 })).toThrow(/'levels' is 20, more than/);
+    expect(() => new Glow({ ...TINY_GLOW, stepsPerLevel: 200, hidden: 4096 })).toThrow(
+      /hidden-layer weights, more than the limit/,
+    );
+    expect(() =>
+      createModel({ kind: 'patch-glow', height: 8, width: 8, channels: 1, steps: 300 }),
+    ).toThrow(/'steps' is 300, more than the limit of 256/);
     const glow = own(new Glow(TINY_GLOW));
     const wrong = own(tf.zeros([2, 8, 8, 3]));
     expect(() => glow.logProb(wrong)).toThrow(ShapeError);

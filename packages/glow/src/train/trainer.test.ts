@@ -273,6 +273,38 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('stops as diverged after maxConsecutiveSkippedSteps non-finite steps in a row, saving nothing', async () => {
+    const model = await initialisedModel();
+    const before = values(model);
+    const dir = join(root, 'diverged', 'checkpoint');
+    const steps: boolean[] = [];
+    const trainer = new Trainer(new Poisoned(model), {
+      epochs: 2,
+      evaluateAtStart: false,
+      maxConsecutiveSkippedSteps: 5,
+      checkpoint: { dir, everySteps: 100 },
+      onEvent: (e) => {
+        if (e.type === 'step') steps.push(e.skipped);
+      },
+    });
+    // Every example poisoned: every gradient is NaN.
+    const all = [0, 1, 2, 3, 4, 5, 6, 7];
+    await expect(
+      trainer.fit(function* () {
+        for (let i = 0; i < 20; i++) yield poisonedBatch(all).batch;
+      }),
+    ).rejects.toThrow(
+      /training diverged: steps 1-5 \(5 in a row\) had a non-finite gradient .*stopped without saving/,
+    );
+    expect(steps).toEqual([true, true, true, true, true]);
+    expect(values(model)).toEqual(before);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(/No checkpoint/);
+    expect(() => new Trainer(model, { epochs: 1, maxConsecutiveSkippedSteps: 0 })).toThrow(
+      /'maxConsecutiveSkippedSteps' must be an integer >= 1/,
+    );
+    model.dispose();
+  });
+
   it('keeps tf.memory().numTensors flat over hundreds of steps', async () => {
     const model = await initialisedModel();
     const counts: number[] = [];

@@ -11,6 +11,7 @@ import {
   StreamCursor,
   type TrainingBatch,
 } from './data.js';
+import { TrainingDivergedError } from './errors.js';
 import { allFinite } from './flat.js';
 import type { LogProbOutput, TrainableModel } from './trainable-model.js';
 import { initialTrainingState, type TrainingState } from './training-state.js';
@@ -76,6 +77,12 @@ export interface TrainerCheckpointOptions {
   everySteps?: number;
   everyEpochs?: number;
   metadata?: CheckpointMetadata;
+  /**
+   * Awaited before each save, with the state about to be saved: files that must never lag the
+   * checkpoint (a run's training curves) are written here, so a crash after the save cannot
+   * leave them behind it (a resume cuts what runs ahead of the checkpoint).
+   */
+  beforeSave?: (state: TrainingState) => Promise<void>;
 }
 
 /** What the trainer reports. */
@@ -150,7 +157,19 @@ export interface TrainerOptions {
    * recomputed on the rest; otherwise the step proceeds and the gradient check decides. 0.25.
    */
   minFiniteFraction?: number;
+  /**
+   * Divergence stop: after this many consecutive steps skipped for a non-finite gradient,
+   * {@link Trainer.fit} throws a {@link TrainingDivergedError} (no checkpoint is written then;
+   * the last one stays). Default {@link DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS}.
+   */
+  maxConsecutiveSkippedSteps?: number;
 }
+
+/**
+ * Default of {@link TrainerOptions.maxConsecutiveSkippedSteps}: isolated skipped steps are part
+ * of normal Glow training (spec 6.1); twenty in a row means the run has diverged.
+ */
+export const DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS = 20;
 
 /** How a {@link Trainer.fit} call ended. */
 export interface FitResult {
@@ -249,6 +268,8 @@ export class Trainer {
       : null;
     let stepsPerEpoch = o.stepsPerEpoch ?? null;
     let stepsThisCall = 0;
+    let skippedInARow = 0;
+    const maxSkippedInARow = o.maxConsecutiveSkippedSteps ?? DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS;
     const finish = async (reason: FitResult['reason']): Promise<FitResult> => {
       await cursor.close();
       await auxiliary?.close();
@@ -283,6 +304,7 @@ export class Trainer {
           state.step += 1;
           stepsThisCall += 1;
           if (report.skipped) state.skippedSteps += 1;
+          skippedInARow = report.skipped ? skippedInARow + 1 : 0;
           const seconds = (performance.now() - started) / 1000;
           // The first step of a call includes kernel setup and heap growth: keep it out of the ETA.
           if (stepsThisCall > 1) this.trackSpeed(seconds);
@@ -300,6 +322,14 @@ export class Trainer {
             imagesPerSecond: (report.examples + report.dropped) / Math.max(seconds, 1e-9),
             etaSeconds: this.eta(stepsPerEpoch),
           });
+          if (skippedInARow >= maxSkippedInARow) {
+            throw new TrainingDivergedError(
+              `training diverged: steps ${state.step - skippedInARow + 1}-${state.step} (${skippedInARow} in a row) ` +
+                `had a non-finite gradient and were skipped (loss ${report.loss}); stopped without saving, ` +
+                `so the last checkpoint holds the last finite weights. Lower the learning rate ` +
+                `(now ${this.optimizer.currentLearningRate()}) and start again`,
+            );
+          }
           if (o.checkpoint?.everySteps && state.step % o.checkpoint.everySteps === 0) {
             await this.saveIfConfigured('steps', emit);
           }
@@ -511,6 +541,7 @@ export class Trainer {
     const c = this.options.checkpoint;
     if (!c) return;
     const trainingState = this.state;
+    await c.beforeSave?.(trainingState);
     await saveCheckpoint(c.dir, {
       model: this.model,
       optimizer: this.optimizer,
@@ -581,6 +612,12 @@ function checkOptions(o: TrainerOptions): void {
   }
   if (o.seed !== undefined && !Number.isInteger(o.seed)) {
     throw new ConfigError(`Trainer: 'seed' must be an integer, got ${o.seed}`);
+  }
+  const m = o.maxConsecutiveSkippedSteps;
+  if (m !== undefined && !(Number.isInteger(m) && m >= 1)) {
+    throw new ConfigError(
+      `Trainer: 'maxConsecutiveSkippedSteps' must be an integer >= 1, got ${m}`,
+    );
   }
   const f = o.minFiniteFraction;
   if (f !== undefined && !(f >= 0 && f < 1)) {
