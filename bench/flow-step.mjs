@@ -6,13 +6,12 @@
 //   npm run build -w @hierglow/flow-layers && node bench/flow-step.mjs
 // Options: --backends wasm,cpu   --runs 10   --warmup 2   --batch 64
 
+import { backendInfo, selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AffineCoupling,
-  backendInfo,
   ConvCouplingNet,
   InvConv1x1,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';

@@ -51,7 +51,7 @@ function pixels(n, h, w, c, seed) {
 
 /** One measurement in this process; prints one JSON line. */
 async function worker({ model: modelConfig, mode, batch, runs, warmup, backend }) {
-  const { selectBackend, backendInfo } = await import('@hierglow/flow-layers');
+  const { selectBackend, backendInfo } = await import('@hierglow/backend-wasm');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');
   await selectBackend(backend);

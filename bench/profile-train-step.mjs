@@ -60,7 +60,7 @@ async function main() {
   const preset = CONFIGS[args.config];
   if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium, paper)`);
   if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
-  const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/flow-layers');
+  const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/backend-wasm');
   setFastPaths(args.fast !== 'off');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');

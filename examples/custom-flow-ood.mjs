@@ -21,18 +21,18 @@ import {
   logLikelihoodScore,
   pngComplexityBitsPerDim,
 } from '@hierglow/anomaly-metrics';
+import { selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AdditiveCoupling,
   AffineCoupling,
   Chain,
-  conv2d,
   createRng,
+  fusedOps,
   MultiScale,
   Reverse,
   registerCouplingNet,
   Shuffle,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
@@ -66,6 +66,7 @@ class GatedConvNet {
   }
   apply(x) {
     return tf.tidy(() => {
+      const { conv2d } = fusedOps();
       const h = conv2d(x, this.w1);
       const [a, b] = tf.split(h, 2, 3);
       return tf.add(conv2d(tf.mul(a, tf.sigmoid(b)), this.w2), this.b2);

@@ -5,6 +5,7 @@
 //
 // The flow: 6 x [ActNorm -> affine coupling (dense net) -> Reverse], base N(0, I).
 import { parseArgs } from 'node:util';
+import { selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AffineCoupling,
@@ -12,7 +13,6 @@ import {
   createRng,
   DenseCouplingNet,
   Reverse,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';

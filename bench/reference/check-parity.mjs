@@ -30,7 +30,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { createRng, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
+import { createRng } from '@hierglow/flow-layers';
 import * as glowPackage from '@hierglow/glow';
 import * as tf from '@tensorflow/tfjs-core';
 

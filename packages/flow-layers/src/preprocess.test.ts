@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from './backend.js';
 import { ConfigError, ShapeError } from './errors.js';
 import { pixelsToInput } from './preprocess.js';
+import { selectBackend } from './testing/test-support/on-backends.js';
 
 describe('pixelsToInput', () => {
   beforeAll(async () => {

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { withDataInit } from '../bijector.js';
 import { ShapeError } from '../errors.js';
 import { checkInverse, perturbVariables, seededNormal } from '../testing/index.js';
-import { batteryOnBackends } from '../testing/test-support/on-backends.js';
+import { batteryOnBackends, selectBackend } from '../testing/test-support/on-backends.js';
 import { ActNorm, isDataInitialised } from './act-norm.js';
 import { Chain } from './chain.js';
 import { flattenNchw, MultiScale, unflattenNchw } from './multi-scale.js';

@@ -255,7 +255,7 @@ describeOnBackends('ClassConditionalGlow densities (spec 6.4)', () => {
 
 describe('ClassConditionalGlow conversion, sampling, config and checkpoints', () => {
   beforeAll(async () => {
-    const { selectBackend } = await import('@hierglow/flow-layers');
+    const { selectBackend } = await import('@hierglow/backend-wasm');
     await selectBackend('cpu');
   });
 

@@ -1,9 +1,5 @@
-import {
-  adamaxUpdateKernel,
-  ConfigError,
-  type NamedVariables,
-  simdKernelsAvailable,
-} from '@hierglow/flow-layers';
+import { adamaxUpdateKernel, simdKernelsAvailable } from '@hierglow/backend-wasm';
+import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { chunksBySize, flatConcat } from './flat.js';
 

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
+import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, restoreModel } from '../checkpoint/checkpoint.js';

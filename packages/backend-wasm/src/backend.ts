@@ -1,6 +1,7 @@
-import { createRequire } from 'node:module';
+import { ConfigError, installFusedOps } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendUnavailableError, ConfigError } from './errors.js';
+import { BackendUnavailableError } from './errors.js';
+import { WASM_FUSED_OPS } from './fused-ops.js';
 import {
   installSimdKernels,
   SIMD_KERNELS_ENV_VAR,
@@ -9,10 +10,10 @@ import {
   simdKernelThreads,
 } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
+import { loadPackage, packageVersion, withoutAddedExitListeners } from './node-packages.js';
 import { installLuWeightKernels } from './ops/lu-weight.js';
 import { installScaleColumnsKernels } from './ops/scale-columns.js';
-import './register-gradients.js';
-import { defaultWasmThreads, installWasmThreadShim } from './wasm-threads.js';
+import { defaultWasmThreads, installWasmThreadShim, type WasmThreadShim } from './wasm-threads.js';
 
 /** Backends hierglow knows how to load. `wasm` is the default. */
 export type BackendName = 'wasm' | 'cpu' | 'node' | 'gpu';
@@ -20,8 +21,6 @@ export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'node', 'gp
 
 /** The environment variable read by {@link selectBackend} when no name is given. */
 export const BACKEND_ENV_VAR = 'HIERGLOW_BACKEND';
-
-const require = createRequire(import.meta.url);
 
 /** tfjs' own name for each backend once registered. */
 const TFJS_NAME: Record<BackendName, string> = {
@@ -52,7 +51,7 @@ export function resolveBackendName(name?: string): BackendName {
 
 function loadBackendPackage(name: BackendName): void {
   if (name === 'wasm') {
-    require('@tensorflow/tfjs-backend-wasm');
+    loadPackage('@tensorflow/tfjs-backend-wasm');
     // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
     installWasmKernels(() => wasmThreadsCount());
     installScaleColumnsKernels();
@@ -60,14 +59,14 @@ function loadBackendPackage(name: BackendName): void {
     return;
   }
   if (name === 'cpu') {
-    require('@tensorflow/tfjs-backend-cpu');
+    loadPackage('@tensorflow/tfjs-backend-cpu');
     return;
   }
   const pkg = OPTIONAL_PACKAGE[name]!;
   try {
     // Lazy: these packages download libtensorflow at install time, which fails on machines
     // without general internet access, so they are never part of the default install.
-    require(pkg);
+    loadPackage(pkg);
   } catch (cause) {
     const code = (cause as { code?: string }).code;
     const why =
@@ -86,8 +85,8 @@ function loadBackendPackage(name: BackendName): void {
 
 /** The wasm backend's (XNNPACK's) thread-pool size (1 when single-threaded). */
 function wasmThreadsCount(): number {
-  return (
-    require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number }
+  return loadPackage<{ getThreadsCount(): number }>(
+    '@tensorflow/tfjs-backend-wasm',
   ).getThreadsCount();
 }
 
@@ -139,6 +138,8 @@ export async function selectBackend(
 ): Promise<BackendInfo> {
   const backend = resolveBackendName(name);
   loadBackendPackage(backend);
+  // flow-layers' bijectors call this package's ops from now on, where they apply (wasm, cpu).
+  installFusedOps(WASM_FUSED_OPS);
   const ok =
     backend === 'wasm'
       ? await setWasmBackend(options.threads ?? defaultWasmThreads())
@@ -163,61 +164,58 @@ async function setWasmBackend(threads: number): Promise<boolean> {
   const alreadyInitialised = tf.engine().registry.wasm !== undefined;
   if (alreadyInitialised || threads <= 1) {
     if (!alreadyInitialised) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    return tf.setBackend('wasm');
+    return withoutAddedExitListeners(() => tf.setBackend('wasm'));
   }
-  const wasm = require('@tensorflow/tfjs-backend-wasm') as { setThreadsCount(n: number): void };
-  let restore: (() => void) | null = null;
+  const wasm = loadPackage<{ setThreadsCount(n: number): void }>('@tensorflow/tfjs-backend-wasm');
+  let shim: WasmThreadShim | null = null;
   try {
-    restore = installWasmThreadShim(threads);
+    shim = installWasmThreadShim(threads);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     wasm.setThreadsCount(xnnpackPoolSize(threads));
-    const quiet = silenceTfjsWarnings();
-    let ok: boolean;
-    try {
-      ok = await tf.setBackend('wasm');
-    } finally {
-      quiet();
-    }
+    const ok = await withoutAddedExitListeners(() => tf.setBackend('wasm'));
     if (ok) {
-      unrefPthreadWorkers();
+      const workers = pthreadWorkers();
+      for (const worker of workers) worker.unref?.();
+      // Every pool worker has read its files: nothing will read them again.
+      if (workers.every((w) => w.loaded === true)) shim.removeFiles();
       wasmThreadsInUse = threads;
       return true;
     }
+    shim.removeFiles();
     wasmThreadsFallbackReason = 'the threaded wasm binary failed to initialise';
   } catch (e) {
+    shim?.removeFiles();
     wasmThreadsFallbackReason = `the threaded wasm binary could not be prepared: ${(e as Error).message}`;
   } finally {
-    restore?.();
+    shim?.restoreGlobals();
   }
   // Clean fallback: the single-threaded SIMD binary needs none of the above.
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   wasm.setThreadsCount(1);
-  return tf.setBackend('wasm');
+  return withoutAddedExitListeners(() => tf.setBackend('wasm'));
 }
 
 /**
- * Emscripten refs the workers that run XNNPACK's pool threads, so a Node process would never exit
- * on its own. The pool lives as long as the process; nothing needs them to keep it alive.
+ * The Node workers of XNNPACK's pool. Emscripten refs them, so a Node process would never exit
+ * on its own: the caller unrefs them (the pool lives as long as the process; nothing needs it to
+ * keep the process alive).
  */
-function unrefPthreadWorkers(): void {
+function pthreadWorkers(): PthreadWorker[] {
   const module = (tf.backend() as unknown as { wasm?: { PThread?: PThreadRegistry } }).wasm;
   const registry = module?.PThread;
-  if (!registry) return;
-  for (const worker of [...registry.runningWorkers, ...registry.unusedWorkers]) worker.unref?.();
+  if (!registry) return [];
+  return [...registry.runningWorkers, ...registry.unusedWorkers];
+}
+
+interface PthreadWorker {
+  unref?: () => void;
+  /** Set by Emscripten once the worker has loaded its scripts. */
+  loaded?: boolean;
 }
 
 interface PThreadRegistry {
-  runningWorkers: { unref?: () => void }[];
-  unusedWorkers: { unref?: () => void }[];
-}
-
-/** tfjs logs a failed backend initialisation as a warning; we report it through backendInfo. */
-function silenceTfjsWarnings(): () => void {
-  const warn = console.warn;
-  console.warn = () => {};
-  return () => {
-    console.warn = warn;
-  };
+  runningWorkers: PthreadWorker[];
+  unusedWorkers: PthreadWorker[];
 }
 
 /** What is running now: backend, SIMD, threads and the versions of the tfjs packages. */
@@ -247,14 +245,6 @@ export interface BackendInfo {
    */
   simdKernelThreads: number | null;
   versions: Record<string, string>;
-}
-
-function packageVersion(pkg: string): string | undefined {
-  try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
-  } catch {
-    return undefined;
-  }
 }
 
 export function backendInfo(): BackendInfo {

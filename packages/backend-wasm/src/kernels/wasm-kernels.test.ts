@@ -1,8 +1,8 @@
+import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
 import { withFastPaths } from '../fast-paths.js';
-import { seededNormal } from '../testing/index.js';
 
 /** Runs `f` on the cpu backend and on wasm (ours, then stock), returning the three results. */
 async function onBackends(

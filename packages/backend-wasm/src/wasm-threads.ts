@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +16,26 @@ import { join } from 'node:path';
  *    hoisted out of the factory (`require$$0 = require('fs')`, `commonjsGlobal`, ...) exist there.
  * 2. The C++ side caps the thread pool at `logical cores / 2` (it assumes hyper-threading), read
  *    through `os.cpus()` under Node. We report twice the requested thread count while it initialises.
- * Everything is restored as soon as initialisation returns; the temporary files are removed at exit.
+ * Everything is restored as soon as initialisation returns (also when it throws). The files are
+ * removed as soon as every pool worker has read them (Emscripten reads them once, when a worker
+ * loads; the pool is complete when initialisation returns), and in any case at exit.
  */
 
 const require = createRequire(import.meta.url);
 
-/** Globals and functions swapped during initialisation, restored by the returned function. */
-export function installWasmThreadShim(threads: number): () => void {
+/** What {@link installWasmThreadShim} set up, to be undone by the caller. */
+export interface WasmThreadShim {
+  /** Puts back `Blob`, `URL.createObjectURL` and `os.cpus`. Call once initialisation returns. */
+  restoreGlobals(): void;
+  /** Deletes the temporary files; call once no worker will read them again. */
+  removeFiles(): void;
+}
+
+/**
+ * Swaps in the globals and functions the threaded binary needs while it initialises (see
+ * above). The caller restores them in a `finally` right after initialisation.
+ */
+export function installWasmThreadShim(threads: number): WasmThreadShim {
   // Lets tests (and users chasing a problem) exercise the single-thread fallback on purpose.
   if (process.env.HIERGLOW_WASM_THREADS_FAIL === '1') {
     throw new Error('HIERGLOW_WASM_THREADS_FAIL=1 is set');
@@ -30,8 +43,12 @@ export function installWasmThreadShim(threads: number): () => void {
   const bundlePath = require.resolve('@tensorflow/tfjs-backend-wasm');
   const prelude = workerPrelude(readFileSync(bundlePath, 'utf8'));
   const dir = mkdtempSync(join(os.tmpdir(), 'hierglow-wasm-'));
-  mkdirSync(dir, { recursive: true });
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const removeFiles = () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', removeFiles);
+  };
+  // The safety net: a process that exits before the workers are ready still cleans up.
+  process.once('exit', removeFiles);
 
   let count = 0;
   class FileBlob {
@@ -54,10 +71,13 @@ export function installWasmThreadShim(threads: number): () => void {
     const one = realCpus()[0]!;
     return Array.from({ length: 2 * threads }, () => one);
   };
-  return () => {
-    g.Blob = realBlob;
-    URL.createObjectURL = realCreateObjectURL;
-    os.cpus = realCpus;
+  return {
+    restoreGlobals: () => {
+      g.Blob = realBlob;
+      URL.createObjectURL = realCreateObjectURL;
+      os.cpus = realCpus;
+    },
+    removeFiles,
   };
 }
 

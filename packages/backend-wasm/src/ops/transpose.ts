@@ -1,5 +1,5 @@
+import { ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError } from '../errors.js';
 
 /**
  * `xᵀ` for a 2-D tensor, computed as a rank-3 transpose. Why: the wasm backend's rank-2

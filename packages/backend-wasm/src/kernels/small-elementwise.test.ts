@@ -1,7 +1,7 @@
+import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { seededNormal } from '../testing/index.js';
 import { broadcastBinary } from './small-elementwise.js';
 
 /** The JavaScript broadcasting loop itself (the wasm kernels use it only with a thread pool). */

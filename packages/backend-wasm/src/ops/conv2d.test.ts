@@ -1,7 +1,7 @@
+import { ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { ShapeError } from '../errors.js';
 import { withFastPaths } from '../fast-paths.js';
 import { type ConvPadding, conv2d, conv2dBias, filterGradRoute } from './conv2d.js';
 import { normals, relativeError } from './test-support/numeric.js';

@@ -1,9 +1,9 @@
+import { InvConv1x1 } from '@hierglow/flow-layers';
+import { perturbVariables, seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { InvConv1x1 } from '../bijectors/inv-conv-1x1.js';
 import { withFastPaths } from '../fast-paths.js';
-import { perturbVariables, seededNormal } from '../testing/index.js';
 import { relativeError } from './test-support/numeric.js';
 
 /** W and the gradient of Σ u ⊙ W with respect to every trainable LU variable. */

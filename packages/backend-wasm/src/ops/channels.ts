@@ -1,5 +1,5 @@
+import { ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { ShapeError } from '../errors.js';
 import { fastPathsEnabled } from '../fast-paths.js';
 import {
   joinHalvesKernel,

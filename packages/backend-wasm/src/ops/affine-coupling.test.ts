@@ -1,8 +1,8 @@
+import { ShapeError } from '@hierglow/flow-layers';
+import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { ShapeError } from '../errors.js';
-import { seededNormal } from '../testing/index.js';
 import { affineCouplingForward } from './affine-coupling.js';
 import { customGradMultiAvailable } from './custom-grad.js';
 import { relativeError } from './test-support/numeric.js';

@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { backendInfo, selectBackend } from '../backend.js';
 import { withFastPaths } from '../fast-paths.js';
 import { matMulTransposeA } from '../ops/matmul.js';
 import { relativeError } from '../ops/test-support/numeric.js';
-import { seededNormal } from '../testing/index.js';
 import {
   adamaxUpdateKernel,
   conv2dSameAvailable,
@@ -96,8 +96,9 @@ describe('HierglowTransposeAProduct (SIMD kernel in the wasm memory)', () => {
 function runPlainNode(threads: number, env: Record<string, string> = {}) {
   const script = `
     import * as tf from '@tensorflow/tfjs-core';
-    import { selectBackend, conv2dBias } from '${join(pkg, 'dist', 'index.js')}';
+    import { selectBackend, WASM_FUSED_OPS } from '${join(pkg, 'dist', 'index.js')}';
     import { backendInfo } from '${join(pkg, 'dist', 'index.js')}';
+    const { conv2dBias } = WASM_FUSED_OPS;
     await selectBackend('wasm', { threads: ${threads} });
     // The helper thread starts asynchronously: give it up to 5 s, so the split path runs.
     for (let i = 0; i < 100 && ${threads} > 1 && backendInfo().simdKernelThreads < 2; i++) {

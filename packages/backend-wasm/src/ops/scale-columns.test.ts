@@ -1,9 +1,9 @@
+import { ShapeError } from '@hierglow/flow-layers';
+import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { ShapeError } from '../errors.js';
 import { withFastPaths } from '../fast-paths.js';
-import { seededNormal } from '../testing/index.js';
 import { scaleColumns } from './scale-columns.js';
 import { relativeError } from './test-support/numeric.js';
 
