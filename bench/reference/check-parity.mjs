@@ -9,7 +9,7 @@
  * relative error is printed too). The reference runs in float64, so the numbers measure
  * hierglow's float32 error.
  *
- *   npm run build -w @hierglow/flow-layers -w @hierglow/glow
+ *   npm run build -w @hierglow/flow-layers -w @hierglow/backend-wasm -w @hierglow/glow
  *   node bench/reference/check-parity.mjs [--backend wasm|cpu] [--steps 30] [--keep DIR]
  *       [--config '{"kind":"dense-glow","stepsPerLevel":2}']   (fields merged into the default
  *        config: Glow, L = 3, K = 4, hidden 32, 1x32x32)

@@ -141,7 +141,7 @@ export class Adamax {
   }
 
   /**
-   * The update of every named variable in one call of flow-layers' `adamaxUpdateKernel` (wasm
+   * The update of every named variable in one call of backend-wasm's `adamaxUpdateKernel` (wasm
    * with hierglow's SIMD kernels): one pass over each variable, no concatenation or split, the
    * same float32 operations in the same order as {@link updateFlat} (bit-identical, tested).
    */
