@@ -31,14 +31,6 @@ export type { ChannelAffine, ChannelAffineForm } from './bijectors/channel-affin
 export { AdditiveCoupling, AffineCoupling, type CouplingOptions } from './bijectors/coupling.js';
 export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js';
 export { Invert } from './bijectors/invert.js';
-export {
-  flattenNchw,
-  type LevelShapes,
-  type LevelsResult,
-  MultiScale,
-  type MultiScaleOptions,
-  unflattenNchw,
-} from './bijectors/multi-scale.js';
 export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
 export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';

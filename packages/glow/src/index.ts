@@ -65,6 +65,12 @@ export { DenseGlow, Glow } from './model/glow.js';
 export { ModelBijector, modelAsBijector } from './model/model-bijector.js';
 export { PatchGlow } from './model/patch-glow.js';
 export {
+  PerDimensionPrior,
+  type ScalePrior,
+  type StandardizeResult,
+  type UnstandardizeResult,
+} from './model/prior.js';
+export {
   type FlowModel,
   type FlowResult,
   type LogProbResult,
@@ -72,7 +78,13 @@ export {
   type ScaleLogProbTerms,
   ScaleModel,
 } from './model/scale-model.js';
-export type { ScaleForwardOptions, ScaleTerms } from './model/scale-stack.js';
+export {
+  type NamedLayer,
+  type ScaleForwardOptions,
+  type ScaleLevel,
+  ScaleStack,
+  type ScaleTerms,
+} from './model/scale-stack.js';
 export {
   ADAMAX_DEFAULTS,
   Adamax,

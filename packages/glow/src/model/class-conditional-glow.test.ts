@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, createRng, flattenNchw } from '@hierglow/flow-layers';
+import { ConfigError, createRng } from '@hierglow/flow-layers';
 import { checkNoTensorLeak, perturbVariables } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { restoreClassConditional, toClassConditional } from './class-conditional
 import { ClassConditionalGlow } from './class-conditional-glow.js';
 import { classificationAccuracy, predictedClasses } from './classification.js';
 import { createModel } from './create-model.js';
+import { flattenNchw } from './flatten-nchw.js';
 import { DenseGlow, Glow } from './glow.js';
 import { modelAsBijector } from './model-bijector.js';
 import { describeOnBackends, noisyPixels, TINY_GLOW, values } from './test-support/fixtures.js';

@@ -1,13 +1,12 @@
 import {
   ActNorm,
   constantLogDet,
-  flattenNchw,
   fusedOps,
   type NamedVariables,
   prefixVariables,
-  unflattenNchw,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
+import { flattenNchw, unflattenNchw } from './flatten-nchw.js';
 import { sizeOf } from './layout.js';
 
 /** Output of {@link ScalePrior.standardize}: the standard-normal variables and the log-det. */

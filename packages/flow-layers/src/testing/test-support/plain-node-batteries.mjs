@@ -34,7 +34,11 @@ const suites = [
     () => new fl.Chain([new fl.ActNorm({ shape: [2] }), new fl.Shuffle({ size: 2, seed: 3 })]),
     [2, 2, 2, 2],
   ],
-  ['MultiScale', () => new fl.MultiScale({ levels: [level(4, 1), level(8, 2)] }), [2, 4, 4, 1]],
+  [
+    'Chain of Squeeze and levels',
+    () => new fl.Chain([new fl.Squeeze(), level(4, 1)]),
+    [2, 4, 4, 1],
+  ],
   [
     'Glow step (ActNorm, InvConv1x1, AffineCoupling+ConvCouplingNet)',
     () => step(4, 5),
@@ -61,8 +65,8 @@ const suites = [
     [2, 3, 3, 4],
   ],
   [
-    'MultiScale of Glow steps',
-    () => new fl.MultiScale({ levels: [step(4, 1), step(8, 2)] }),
+    'Chain of Squeeze and Glow steps',
+    () => new fl.Chain([new fl.Squeeze(), step(4, 1), step(4, 2)]),
     [1, 4, 4, 1],
   ],
 ];
