@@ -30,7 +30,6 @@ import {
   AdditiveCoupling,
   AffineCoupling,
   Chain,
-  createRng,
   fusedOps,
   Reverse,
   registerCouplingNet,
@@ -39,6 +38,7 @@ import {
   withDataInit,
 } from '@hierglow/flow-layers';
 import { PerDimensionPrior, ScaleStack } from '@hierglow/glow';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values } = parseArgs({

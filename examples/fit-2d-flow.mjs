@@ -10,11 +10,11 @@ import {
   ActNorm,
   AffineCoupling,
   Chain,
-  createRng,
   DenseCouplingNet,
   Reverse,
   withDataInit,
 } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values } = parseArgs({

@@ -31,8 +31,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { selectBackend } from '@hierglow/backend-wasm';
-import { createRng } from '@hierglow/flow-layers';
 import * as glowPackage from '@hierglow/glow';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -1,13 +1,10 @@
 import { access, readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { CATALOGUE, type CatalogueEntry, findCatalogueEntry } from './catalogue.js';
+import { hasSplitFiles, openEntryFolder } from './catalogue-folder.js';
 import { defaultCacheDir } from './download/cache-dir.js';
-import {
-  CorruptDatasetError,
-  DatasetNotFoundError,
-  InvalidArgumentError,
-  UnknownFormatError,
-} from './errors.js';
+import { download } from './download/download.js';
+import { DatasetNotFoundError, InvalidArgumentError, UnknownFormatError } from './errors.js';
 import {
   cifarVariantFromName,
   detectCifarFolder,
@@ -112,7 +109,6 @@ async function openCatalogueDataset(
     if (await hasSplitFiles(entry, dir, split)) return openEntryFolder(entry, dir, split, options);
   }
   if (options.download) {
-    const { download } = await import('./download/download.js');
     const dir = await download(entry.name, {
       cacheDir,
       splits: [split],
@@ -124,87 +120,6 @@ async function openCatalogueDataset(
   throw new DatasetNotFoundError(
     `${entry.name} (${split}) is not on this machine (looked in ${candidates.join(', ')}); run download('${entry.name}', { cacheDir }) or pass { download: true }${entry.systemCopies?.length ? `, or install the Debian package ${entry.systemCopies.map((c) => c.package).join(' / ')}` : ''}`,
   );
-}
-
-async function hasSplitFiles(entry: CatalogueEntry, dir: string, split: string): Promise<boolean> {
-  try {
-    switch (entry.format) {
-      case 'idx':
-        return (
-          await listIdxImageFiles(entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir)
-        ).some((f) => f.prefix === entry.idx?.prefix && f.split === split);
-      case 'cifar10':
-      case 'cifar100':
-        return (await detectCifarFolder(dir))?.variant === entry.format;
-      case 'svhn-mat':
-        return await pathExists(join(dir, `${split}_32x32.mat`));
-      default:
-        return false;
-    }
-  } catch {
-    return false;
-  }
-}
-
-async function openEntryFolder(
-  entry: CatalogueEntry,
-  dir: string,
-  split: string,
-  options: OpenDatasetOptions,
-): Promise<ImageDataset> {
-  const details = { catalogue: entry.name, split };
-  let ds: ImageDataset;
-  switch (entry.format) {
-    case 'idx': {
-      const idxDir = entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir;
-      const path = await findIdxSplit(idxDir, split, entry.idx?.prefix);
-      ds = await openIdxDataset(path, {
-        transpose: entry.idx?.transpose ?? false,
-        labelOffset: entry.idx?.labelOffset ?? 0,
-        numClasses: entry.numClasses,
-        ...(entry.classNames ? { classNames: entry.classNames } : {}),
-        details,
-      });
-      break;
-    }
-    case 'cifar10':
-    case 'cifar100':
-      ds = await openCifarFolder(dir, split, {
-        ...(options.labelKind ? { labelKind: options.labelKind } : {}),
-        ...(entry.classNames ? { classNames: entry.classNames } : {}),
-        details,
-      });
-      break;
-    case 'svhn-mat':
-      ds = await openSvhnMat(join(dir, `${split}_32x32.mat`), { details });
-      break;
-    default:
-      throw new InvalidArgumentError(`${entry.name} cannot be opened by name; pass its path`);
-  }
-  const expected = entry.splits[split];
-  const [h, w, c] = entry.shape;
-  if (ds.count !== expected || ds.height !== h || ds.width !== w || ds.channels !== c) {
-    await ds.close();
-    throw new CorruptDatasetError(
-      `${ds.description}: holds ${ds.count} images of ${ds.height}x${ds.width}x${ds.channels} but ${entry.name} ${split} has ${expected} of ${h}x${w}x${c}; the files are incomplete or belong to another dataset`,
-    );
-  }
-  return ds;
-}
-
-/**
- * Opens each split of a downloaded catalogue dataset and checks its image count and shape
- * (`download` calls this; useful to check a copy made by other means).
- */
-export async function verifyDatasetFolder(
-  entry: CatalogueEntry,
-  dir: string,
-  splits: string[],
-): Promise<void> {
-  for (const split of splits) {
-    const ds = await openEntryFolder(entry, dir, split, {});
-    await ds.close();
-  }
 }
 
 /** Splits that hierglow's own files use inside a folder (`<split>.hgds`). */

@@ -34,20 +34,18 @@ export { Invert } from './bijectors/invert.js';
 export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
 export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
-// Errors.
-export { ConfigError, HierglowError, NotInvertibleError, ShapeError } from './errors.js';
-// Coupling networks.
-export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
 export {
   type CouplingNet,
   type CouplingNetConfig,
   couplingNetFromConfig,
   registerCouplingNet,
-} from './nets/coupling-net.js';
+} from './coupling-net.js';
+// Errors.
+export { ConfigError, HierglowError, NotInvertibleError, ShapeError } from './errors.js';
+// Coupling networks.
+export { ConvCouplingNet, type ConvCouplingNetOptions } from './nets/conv-coupling-net.js';
 export { DenseCouplingNet, type DenseCouplingNetOptions } from './nets/dense-coupling-net.js';
 // The op interface a runtime package implements.
 export type { ConvActivation, ConvPadding, FusedOps } from './ops/fused-ops.js';
 export { fusedOps, installFusedOps } from './ops/op-registry.js';
 export { PLAIN_OPS } from './ops/plain-ops.js';
-// Seeded randomness.
-export { createRng, type Rng, randomPermutation } from './rng.js';

@@ -25,6 +25,7 @@ export {
   CheckpointMismatchError,
   CheckpointNotFoundError,
 } from './checkpoint/errors.js';
+export { restoreClassConditional } from './checkpoint/restore-class-conditional.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -33,10 +34,7 @@ export {
   type SafetensorsEntry,
   type SafetensorsFile,
 } from './checkpoint/safetensors.js';
-export {
-  restoreClassConditional,
-  toClassConditional,
-} from './model/class-conditional-convert.js';
+export { toClassConditional } from './model/class-conditional-convert.js';
 export {
   ClassConditionalGlow,
   type ClassConditionalLogProbResult,
@@ -85,12 +83,15 @@ export {
   ScaleStack,
   type ScaleTerms,
 } from './model/scale-stack.js';
-export {
-  ADAMAX_DEFAULTS,
-  Adamax,
-  type AdamaxOptions,
-  type AdamaxState,
-} from './train/adamax.js';
+export type { AdamaxOptions, AdamaxState } from './state/optimizer-state.js';
+export type {
+  LogProbOutput,
+  ModelConfigJson,
+  ModelFactory,
+  TrainableModel,
+} from './state/trainable-model.js';
+export { initialTrainingState, type TrainingState } from './state/training-state.js';
+export { ADAMAX_DEFAULTS, Adamax } from './train/adamax.js';
 export { type DataPass, type DataStream, passSeed, type TrainingBatch } from './train/data.js';
 export {
   type DataInitializable,
@@ -98,12 +99,6 @@ export {
   meanBitsPerDim,
   type NllSummary,
 } from './train/evaluation.js';
-export type {
-  LogProbOutput,
-  ModelConfigJson,
-  ModelFactory,
-  TrainableModel,
-} from './train/trainable-model.js';
 export {
   type ExtraLoss,
   type ExtraLossContext,
@@ -115,4 +110,3 @@ export {
   type TrainerEvent,
   type TrainerOptions,
 } from './train/trainer.js';
-export { initialTrainingState, type TrainingState } from './train/training-state.js';

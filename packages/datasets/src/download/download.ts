@@ -11,6 +11,7 @@ import {
   type CatalogueFile,
   catalogueEntry,
 } from '../catalogue.js';
+import { verifyDatasetFolder } from '../catalogue-folder.js';
 import {
   ChecksumMismatchError,
   DatasetNotFoundError,
@@ -81,8 +82,6 @@ export async function download(name: string, options: DownloadOptions = {}): Pro
     if (file.extract) await unpack(file, dest, folder);
   }
   if (options.verify ?? true) {
-    // Imported lazily: opening datasets needs the readers, which need nothing from here.
-    const { verifyDatasetFolder } = await import('../open-dataset.js');
     const wanted = splits ?? [...new Set(entry.files.flatMap((f) => f.splits))];
     await verifyDatasetFolder(entry, folder, wanted);
   }

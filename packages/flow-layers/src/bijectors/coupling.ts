@@ -8,12 +8,12 @@ import {
   prefixVariables,
   registerBijector,
 } from '../bijector.js';
-import { ConfigError, ShapeError } from '../errors.js';
 import {
   type CouplingNet,
   type CouplingNetConfig,
   couplingNetFromConfig,
-} from '../nets/coupling-net.js';
+} from '../coupling-net.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import { fusedOps } from '../ops/op-registry.js';
 import { SCALE_OFFSET, sumLogSigmoid } from '../ops/plain-ops.js';
 

@@ -1,9 +1,9 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bijectorFromConfig } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { logAbsDet } from '../linalg.js';
-import { createRng } from '../rng.js';
 import { bijectorBattery } from '../testing/index.js';
 import { selectBackend, TEST_BACKENDS } from '../testing/test-support/on-backends.js';
 import { InvConv1x1 } from './inv-conv-1x1.js';

@@ -1,3 +1,4 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Bijector,
@@ -12,7 +13,6 @@ import {
 import { ConfigError, ShapeError } from '../errors.js';
 import { invert, logAbsDet, luDecompose, matMulSquare, qrOrthogonal } from '../linalg.js';
 import { fusedOps } from '../ops/op-registry.js';
-import { createRng } from '../rng.js';
 import type { ChannelAffine, ChannelAffineForm } from './channel-affine.js';
 
 /** Options of {@link InvConv1x1}. */

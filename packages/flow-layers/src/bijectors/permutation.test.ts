@@ -1,7 +1,7 @@
+import { createRng, randomPermutation } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ShapeError } from '../errors.js';
-import { createRng, randomPermutation } from '../rng.js';
 import { seededNormal } from '../testing/index.js';
 import {
   batteryOnBackends,

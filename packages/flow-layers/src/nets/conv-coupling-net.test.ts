@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withDataInit } from '../bijector.js';
+import { couplingNetFromConfig } from '../coupling-net.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { relativeError, seededNormal } from '../testing/index.js';
 import { selectBackend, TEST_BACKENDS, withFusion } from '../testing/test-support/on-backends.js';
 import { ConvCouplingNet } from './conv-coupling-net.js';
-import { couplingNetFromConfig } from './coupling-net.js';
 
 const nets: { dispose(): void }[] = [];
 function make(options: ConstructorParameters<typeof ConvCouplingNet>[0]): ConvCouplingNet {

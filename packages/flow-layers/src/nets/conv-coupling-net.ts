@@ -1,3 +1,4 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   activeDataInitPass,
@@ -6,10 +7,9 @@ import {
   prefixVariables,
 } from '../bijector.js';
 import { ActNorm } from '../bijectors/act-norm.js';
+import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from '../coupling-net.js';
 import { ShapeError } from '../errors.js';
 import { fusedOps } from '../ops/op-registry.js';
-import { createRng } from '../rng.js';
-import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
 import { assertPositiveIntegers, assertSeed, normalTensor } from './init.js';
 
 /** Options of {@link ConvCouplingNet}. */

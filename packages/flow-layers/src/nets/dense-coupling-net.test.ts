@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { couplingNetFromConfig } from '../coupling-net.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { seededNormal } from '../testing/index.js';
 import { selectBackend, TEST_BACKENDS } from '../testing/test-support/on-backends.js';
-import { couplingNetFromConfig } from './coupling-net.js';
 import { DenseCouplingNet } from './dense-coupling-net.js';
 
 const nets: { dispose(): void }[] = [];

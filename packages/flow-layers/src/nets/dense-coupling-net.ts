@@ -1,10 +1,10 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedVariables } from '../bijector.js';
 import { ownedVariable } from '../bijector.js';
+import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from '../coupling-net.js';
 import { ShapeError } from '../errors.js';
 import { fusedOps } from '../ops/op-registry.js';
-import { createRng } from '../rng.js';
-import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
 import { assertPositiveIntegers, assertSeed, uniformTensor } from './init.js';
 
 /** Options of {@link DenseCouplingNet}. */

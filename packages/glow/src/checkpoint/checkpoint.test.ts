@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { selectBackend } from '@hierglow/backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrainableModel } from '../state/trainable-model.js';
+import { initialTrainingState } from '../state/training-state.js';
 import { Adamax } from '../train/adamax.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from '../train/test-support/tiny-flow.js';
-import type { TrainableModel } from '../train/trainable-model.js';
-import { initialTrainingState } from '../train/training-state.js';
 import type { SaveStage } from './atomic-directory.js';
 import {
   CHECKPOINT_FILES,

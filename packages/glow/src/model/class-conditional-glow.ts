@@ -1,9 +1,5 @@
-import {
-  ConfigError,
-  createRng,
-  type NamedVariables,
-  prefixVariables,
-} from '@hierglow/flow-layers';
+import { ConfigError, type NamedVariables, prefixVariables } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { ClassConditionalHead } from './class-head.js';
 import type { GlowConfigInput } from './config.js';

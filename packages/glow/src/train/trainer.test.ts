@@ -6,10 +6,10 @@ import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, restoreModel } from '../checkpoint/checkpoint.js';
+import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
 import type { DataStream, TrainingBatch } from './data.js';
 import { initializeFromData, meanBitsPerDim } from './evaluation.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from './test-support/tiny-flow.js';
-import type { LogProbOutput, TrainableModel } from './trainable-model.js';
 import { Trainer, type TrainerEvent } from './trainer.js';
 
 let root: string;

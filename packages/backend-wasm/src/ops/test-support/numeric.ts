@@ -1,4 +1,4 @@
-import { createRng } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 
 export { relativeError } from '@hierglow/flow-layers/testing';
 

@@ -1,16 +1,23 @@
 /**
- * Fast seeded randomness for shuffling and augmentation. Streams are derived from a base seed
- * plus integers (epoch, step, ...) so any batch can be regenerated without replaying the ones
- * before it: that is what makes the batch iterator resumable.
+ * `@hierglow/random`: the one seeded pseudo-random generator of hierglow, shared by the bijector
+ * library (initialisation), the datasets (shuffling, augmentation) and the metrics (bootstrap).
+ * No dependencies, so every package can use it without import loops.
+ *
+ * The generator is xoshiro128** with its state expanded from the seed by splitmix32, so nearby
+ * seeds (0, 1, 2, ...) give unrelated streams. Streams are derived from a base seed plus integers
+ * (epoch, step, ...) with {@link deriveSeed}, so any part of a run can be regenerated without
+ * replaying what came before it.
  */
 
-/** A seeded pseudo-random stream (xoshiro128**). */
+/** A seeded pseudo-random stream. */
 export interface Rng {
   /** Uniform 32-bit unsigned integer. */
   uint32(): number;
   /** Uniform in [0, 1), 32 bits of resolution. */
   uniform(): number;
-  /** Uniform integer in [0, n), unbiased; n must be in [1, 2^32]. */
+  /** Standard normal (Box-Muller; draws come in pairs). */
+  normal(): number;
+  /** Uniform integer in [0, n), unbiased; n must be an integer in [1, 2^32]. */
   int(n: number): number;
 }
 
@@ -38,9 +45,15 @@ export function deriveSeed(seed: number, ...parts: number[]): number {
   return h;
 }
 
-/** Creates an {@link Rng} from a 32-bit seed (the state is expanded with splitmix32). */
+/**
+ * Creates an {@link Rng} from an integer seed. Seeds below 2^32 are used as they are; larger
+ * safe integers fold their high half in, so they differ from their low half alone.
+ */
 export function createRng(seed: number): Rng {
-  let x = seed >>> 0;
+  if (!Number.isSafeInteger(seed)) {
+    throw new RangeError(`createRng: the seed must be a safe integer, got ${seed}`);
+  }
+  let x = ((seed >>> 0) ^ (Math.floor(seed / 4294967296) >>> 0)) >>> 0;
   const splitmix = (): number => {
     x = (x + 0x9e3779b9) >>> 0;
     let z = x;
@@ -64,10 +77,28 @@ export function createRng(seed: number): Rng {
     s3 = rotl(s3, 11);
     return r;
   };
+  const uniform = (): number => uint32() / 4294967296;
+  let spare: number | null = null;
   return {
     uint32,
-    uniform: () => uint32() / 4294967296,
+    uniform,
+    normal(): number {
+      if (spare !== null) {
+        const v = spare;
+        spare = null;
+        return v;
+      }
+      let u = 0;
+      while (u === 0) u = uniform();
+      const r = Math.sqrt(-2 * Math.log(u));
+      const theta = 2 * Math.PI * uniform();
+      spare = r * Math.sin(theta);
+      return r * Math.cos(theta);
+    },
     int(n: number): number {
+      if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
+        throw new RangeError(`Rng.int: n must be an integer in [1, 2^32], got ${n}`);
+      }
       // Rejection on the top of the range keeps every residue equally likely.
       const limit = 4294967296 - (4294967296 % n);
       let r = uint32();

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import type { NamedVariables } from '../bijector.js';
-import { ConfigError } from '../errors.js';
+import type { NamedVariables } from './bijector.js';
+import { ConfigError } from './errors.js';
 
 /** JSON-serialisable description of a coupling network: `type` picks the class in the registry. */
 export interface CouplingNetConfig {
