@@ -5,7 +5,9 @@ import type { Command, CommandIO } from '../command.js';
 import { comparisonTable } from '../report/comparison.js';
 import type { MetricsFile } from '../report/metrics.js';
 import { runPaths } from '../run/run-folder.js';
+import { lossTemperatureFlag, lossWeightFlag } from '../training/defaults.js';
 import { INTERRUPTED_EXIT_CODE, runTrainingFromFlags } from '../training/run-training.js';
+import { resolveTrainingSettings } from '../training/settings.js';
 import { numberFlag, stringFlag } from '../util/args.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { UsageError } from '../util/errors.js';
@@ -107,6 +109,23 @@ export const reproduceFashionCommand: Command = {
       if (k !== 'fashion-limit' || v(k) !== '') numberFlag({ [k]: v(k) }, k, 0, { min: 0 });
     }
     const work = stringFlag(values, 'work', 'runs/reproduce-fashion');
+    // The training stages' flags are checked now, not hours later when their stage starts.
+    resolveTrainingSettings('train', {
+      data: join(work, 'general'),
+      out: join(work, 'runs', 'general'),
+      levels: v('levels'),
+      'steps-per-level': v('steps-per-level'),
+      hidden: v('hidden'),
+      'batch-size': v('batch-size'),
+      seed: v('seed'),
+      'checkpoint-every': v('checkpoint-every'),
+    });
+    const losses = {
+      'outlier-weight': v('outlier-weight'),
+      'outlier-temperature': v('outlier-temperature'),
+    };
+    lossWeightFlag(losses, 'outlier-weight', "run 'hierglow finetune' without --outlier-data");
+    lossTemperatureFlag(losses, 'outlier-temperature');
     await mkdir(work, { recursive: true });
     const commandsFile = join(work, 'commands.txt');
     const record = (line: string) => appendFile(commandsFile, `${line}\n`);
