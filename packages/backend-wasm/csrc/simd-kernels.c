@@ -9,7 +9,7 @@
  *
  * Why not XNNPACK (tfjs-backend-wasm's matrix product): it needs aᵀ materialised (a transpose of
  * the whole activation) and packs its right-hand operand on every call because the operand is
- * a fresh tensor (~3 ns a value), and with n in the tens of thousands its tiles stream both
+ * a fresh tensor, and with n in the tens of thousands its tiles stream both
  * operands from memory again and again. Here both are read in their natural layout, once, in
  * blocks of rows that stay in the L1 cache while every output tile is updated.
  *
@@ -18,11 +18,11 @@
  * tensors where they live.
  *
  * conv2d_same: a stride-1 'same' convolution (NHWC, odd kernel sizes) with bias and ReLU, over a
- * range of output rows so that two threads can split one call. XNNPACK runs a Glow coupling
- * net's convolutions at 40-85 GFLOP/s on two threads, builds an operator for every fresh
- * filter, and its pool threads spin after every call; this kernel runs at 50-60 GFLOP/s a
- * thread (close to what 4-float vectors without fused multiply-add allow on this CPU) and
- * splits rows with hierglow's own helper thread.
+ * range of output rows so that two threads can split one call. XNNPACK builds an operator for
+ * every fresh filter of a Glow coupling net and its pool threads spin after every call; one
+ * thread of this kernel matches its two (close to what 4-float vectors without fused
+ * multiply-add allow; figures in bench/README.md) and splits rows with hierglow's own helper
+ * thread.
  *
  * arrange_filter: a filter turned for the input gradient (taps reversed, in/out channels
  * swapped), or with each tap's matrix transposed for the tile that reads it that way.
@@ -214,7 +214,7 @@ __attribute__((export_name("relu_grad"))) void relu_grad(const f32 *dy, const f3
 /*
  * out [m x n] = x [m x k] w [k x n] (+ bias [n], may be 0) for tiny k and n (a Glow step's
  * ActNorm and 1x1 conv on 4-16 channels, over every pixel). XNNPACK builds an operator for
- * every fresh weight matrix (~0.5 ms for these shapes, far more than the product); this is one
+ * every fresh weight matrix (far dearer than the product for these shapes); this is one
  * pass over x. Sums over t in order, as XNNPACK's product does.
  */
 __attribute__((export_name("narrow_product"))) void narrow_product(const f32 *x, const f32 *w,

@@ -110,10 +110,9 @@ let wasmThreadsInUse = 1;
  * XNNPACK's pool size for `threads` threads in all. hierglow's own SIMD kernels (every
  * convolution and filter gradient of a Glow step) split their large calls with a thread of their
  * own, so that thread counts as one of the `threads` and the pool gets the rest. Why not both at
- * full size: XNNPACK's pool threads spin for 1-2 ms after each of its ops (measured: a 2-thread
- * process at 1.8 CPUs while only its main thread worked), so on two cores the helper thread
- * would share its core with a spinning one. Measured on the small and medium configs, train and
- * score: 3-9 % faster with a pool of 1 than of 2 (bench/README.md).
+ * full size: XNNPACK's pool threads spin for a while after each of its ops, so on two cores the
+ * helper thread would share its core with a spinning one; a pool of `threads − 1` was faster in
+ * every configuration measured (bench/README.md, ADR 0004).
  */
 function xnnpackPoolSize(threads: number): number {
   const helperWanted =

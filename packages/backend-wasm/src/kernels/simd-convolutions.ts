@@ -8,7 +8,7 @@ import { heapF32, type WasmKernelArgs } from './wasm-backend.js';
  * `HierglowConv2DSame` is a stride-1 'same' convolution with bias and ReLU, or with the filter
  * turned for an input gradient, shared with the helper thread by output rows or, for few rows,
  * by output channels (bit-identical to one thread). It replaced XNNPACK for every convolution
- * of a Glow step: at 50-60 GFLOP/s a thread it matches XNNPACK's wasm kernels, and it does not
+ * of a Glow step: a thread of it matches XNNPACK's wasm kernels, and it does not
  * build an operator per fresh filter, reverse and transpose filters in separate kernels, or
  * wake a spinning pool.
  *
@@ -19,12 +19,12 @@ import { heapF32, type WasmKernelArgs } from './wasm-backend.js';
 export const CONV2D_SAME = 'HierglowConv2DSame';
 export const PATCHES = 'HierglowPatches';
 
-/** Convolutions with fewer multiply-adds than this run on one thread (~40 µs of work). */
+/** Convolutions with fewer multiply-adds than this run on one thread (a hand-off costs more). */
 const PARALLEL_MIN_MULTIPLY_ADDS = 1 << 20;
 
 /**
  * Convolutions with fewer input channels than this read a zero-padded copy of their input
- * (a copy of a few hundred KB, against per-tap work that made them 2x slower).
+ * (a copy of a few hundred KB, cheaper than the per-tap bounds checks it saves).
  */
 const PADDED_BELOW_CHANNELS = 32;
 
@@ -119,7 +119,7 @@ function convSameKernelFunc(
   // An input gradient reading many channels over few pixels runs every output channel on the
   // tiles vectorised over input channels: they read the filter with only its taps reversed,
   // where the broadcasting tiles would need each tap's matrix transposed too (see csrc).
-  // Worth it on small images only: these tiles run ~15 % slower than the broadcasting ones, and
+  // Worth it on small images only: these tiles run slower than the broadcasting ones, and
   // the transpose costs about as much as a few hundred pixels' multiply-adds.
   const vectorisedOnly =
     attrs.flipFilter && c >= PADDED_BELOW_CHANNELS && c % 4 === 0 && n * h * w < 512;

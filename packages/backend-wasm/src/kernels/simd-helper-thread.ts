@@ -9,9 +9,9 @@ import { Worker } from 'node:worker_threads';
  * share the cores).
  *
  * Work is shared in chunks, not halves: both threads take the next chunk of rows from a shared
- * counter until none is left. Measured in a training step, a fixed half left the caller waiting
- * ~18 ms a step for the worker (which starts a little later and is sometimes descheduled);
- * chunks leave at most one chunk's imbalance. Which thread computes a chunk never changes the
+ * counter until none is left. With a fixed half the caller waited for the worker (which starts
+ * a little later and is sometimes descheduled) in every call; chunks leave at most one chunk's
+ * imbalance. Which thread computes a chunk never changes the
  * result: each chunk writes its own rows of the output, or its own partial output (see
  * {@link ChunkedCall.outArg}).
  *
@@ -171,8 +171,8 @@ export class SimdHelperThread {
       if (k * call.chunk >= call.total) break;
       run(...chunkArgs(call, k, args));
     }
-    // The worker is on its last chunk: spin (it is a fraction of a millisecond away, and waking
-    // this thread from a futex wait cost ~9 ms a training step in 192 calls), then sleep.
+    // The worker is on its last chunk: spin (it is close to done, and waking this thread from a
+    // futex wait costs more than the remaining work), then sleep.
     const spinUntil = performance.now() + SPIN_MS;
     while (Atomics.load(c, 0) === RUN && performance.now() < spinUntil) {}
     const deadline = Date.now() + WAIT_LIMIT_MS;

@@ -8,8 +8,8 @@ import type { WasmKernelArgs } from './wasm-backend.js';
  * `HierglowTransposeAProduct` computes `aᵀ b` for two tall matrices `a` `[n, p]` and `b` `[n, q]`
  * (with `withColumnSums`, one more row: the column sums of b), a filter gradient summed over
  * every pixel of a batch. The stock route (transpose a, then XNNPACK's product, which packs the
- * fresh right-hand operand on every call) ran at 15-20 GFLOP/s on two threads in a Glow training
- * step; this kernel reads both matrices in place at ~50 GFLOP/s on one thread, and sums in the
+ * fresh right-hand operand on every call) is several times slower on two threads than this
+ * kernel on one: it reads both matrices in place (bench/README.md), and sums in the
  * same order as XNNPACK's product (the results are bit-identical in the tests).
  *
  * With the threaded wasm binary, products reading more than 2^18 values are shared with the
@@ -28,7 +28,7 @@ export const NARROW_PRODUCT = 'HierglowNarrowProduct';
 /** Widest `k` and `n` {@link narrowProductKernel} takes (beyond them XNNPACK's product pays). */
 export const NARROW_PRODUCT_MAX = 16;
 
-/** Products reading fewer values than this run on one thread (a hand-off costs ~20-50 µs). */
+/** Products reading fewer values than this run on one thread (a hand-off costs more). */
 const PARALLEL_MIN_VALUES = 1 << 18;
 
 /**
@@ -65,7 +65,7 @@ export function narrowProductAvailable(k: number, n: number): boolean {
 
 /**
  * `x @ w (+ bias)` for a tall float32 `x` `[m, k]` and a tiny `w` `[k, n]`, one pass over x
- * (XNNPACK creates an operator for every fresh weight matrix, ~0.5 ms for such shapes). Sums in
+ * (XNNPACK creates an operator for every fresh weight matrix, far dearer than the product). Sums in
  * the order XNNPACK's product does. Not differentiable; check {@link narrowProductAvailable}.
  */
 export function narrowProductKernel(

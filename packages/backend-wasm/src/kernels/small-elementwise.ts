@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
  *
  * Why: with its thread pool (2+ threads), tfjs-backend-wasm hands broadcasting binary ops and
  * most unary ops to XNNPACK, which wakes the pool threads for every call however small the
- * tensor. On a busy machine that costs 0.1-0.4 ms per call, against a few microseconds for the
- * same work on the calling thread, and a flow's training step makes hundreds of such calls on
+ * tensor. That wake-up costs far more than the same work on the calling thread, and a flow's
+ * training step makes hundreds of such calls on
  * parameter-sized tensors (weights times per-channel scales, 1x1-conv matrices, log-dets).
  *
  * Results are bit-identical to the kernels they stand in for: IEEE float32 `+ − × ÷` are
@@ -16,9 +16,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Tensors up to this many output values take the JavaScript path. Parameter-sized tensors (the
- * hundreds of calls per step) stay under it; activations do not: on an idle machine the stock
- * kernels handle a 16k-value activation 3-5x faster than this generic loop, and in a Glow
- * training step a bound of 16384 made the step ~10 % slower than 1024 (measured, small config).
+ * hundreds of calls per step) stay under it; activations do not: the stock kernels handle an
+ * activation faster than this generic loop, and a larger bound made a Glow training step
+ * slower (bench/README.md).
  */
 export const SMALL_ELEMENTWISE = 1024;
 

@@ -16,7 +16,7 @@ import type { WasmBackend } from './wasm-backend.js';
  *   memory during training.
  * - `Slice` reads its input through `readSync`, which copies the WHOLE input out of the wasm
  *   heap for every slice; `SplitV` runs one Slice per piece, so splitting a vector into n pieces
- *   copied it n times (~40 ms for 300k values in 342 pieces). Ours reads through a heap view.
+ *   copied it n times. Ours reads through a heap view.
  * - `Reverse` computes an index per value (slow for the conv filters the input gradient flips);
  *   ours copies rows.
  * - `BatchMatMul` of tiny float32 matrices runs in JavaScript (see `tinyMatMul`).
@@ -176,7 +176,7 @@ export function installWasmKernels(poolThreads: () => number): void {
   });
 }
 
-/** Products up to this many multiply-adds run in JavaScript (about 10 µs at most). */
+/** Products up to this many multiply-adds run in JavaScript (microseconds at most). */
 const TINY_MATMUL_MACS = 8192;
 
 /**
@@ -185,7 +185,7 @@ const TINY_MATMUL_MACS = 8192;
  *
  * Why: the stock kernel creates an XNNPACK operator (packing the right-hand matrix) and
  * dispatches it to the thread pool on every call; for the `[C, C]` products a Glow step forms
- * from its LU factors (C = 4-16) that costs 0.1-0.4 ms a call, against microseconds here.
+ * from its LU factors (C = 4-16) that costs far more than the product itself.
  */
 function tinyMatMul(
   a: Float32Array,
@@ -230,8 +230,8 @@ function sliceFromHeap(
 }
 
 /**
- * `x` with the given axes reversed, from heap views. The stock kernel spends ~50 ns per value
- * on index arithmetic (0.2-0.5 ms for a 3x3 conv filter, reversed for every input gradient);
+ * `x` with the given axes reversed, from heap views. The stock kernel does index arithmetic
+ * for every value (and a 3x3 conv filter is reversed for every input gradient);
  * this walks the output row by row, copying a row whole when its own axis is not reversed.
  */
 function reverseFromHeap(backend: WasmBackend, x: tf.TensorInfo, axes: number[]): tf.TensorInfo {

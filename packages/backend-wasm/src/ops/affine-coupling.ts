@@ -22,8 +22,8 @@ const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
  *
  * Why: taped op by op, this part is ~16 kernels forward and ~25 backward per coupling, most of
  * them on activation-sized tensors, and `log σ` went through `Softplus`, which tfjs-backend-wasm
- * runs as a scalar loop (~10 ns a value, 20x its vectorised `Sigmoid`). Here the forward pass
- * reuses `s` for the log-det (`Log`, ~3 ns a value), and the backward pass is seven kernels:
+ * runs as a scalar loop, far slower than its vectorised `Sigmoid`. Here the forward pass
+ * reuses `s` for the log-det (a vectorised `Log`), and the backward pass is seven kernels:
  *
  *   g = dyb · s   (= ∂/∂xb = ∂/∂shift),   ∂/∂raw = (g · (xb + shift) + dLogDet[n]) · (1 − s),
  *

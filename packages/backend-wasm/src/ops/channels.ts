@@ -12,10 +12,10 @@ import { customGradMulti } from './custom-grad.js';
  * Channel (last-axis) halving, joining and de-interleaving without slicing along the last axis.
  *
  * Why: the wasm backend slices and concatenates along an inner axis in JavaScript, one
- * `TypedArray.set` per row, so splitting `[64, 16, 16, 4]` into two `[..., 2]` halves costs
- * ~1 ms, and splitting `[..., 2, 2]` pairs on a rank-5 tensor falls back to a generic copy that
- * costs ~25 ms. A Transpose (compiled) that brings the halves to the front turns both into
- * contiguous copies: ~0.1-0.3 ms. Values are only moved, so results are exact, and every
+ * `TypedArray.set` per row, and splitting `[..., 2, 2]` pairs on a rank-5 tensor falls back to
+ * a generic per-value copy. A Transpose (compiled) that brings the halves to the front turns
+ * both into contiguous copies, several times cheaper. Values are only moved, so results are
+ * exact, and every
  * piece (reshape, transpose, split/concat on axis 0) has a fast stock gradient.
  *
  * On wasm with hierglow's SIMD kernels, halving and joining are one kernel each way instead

@@ -22,7 +22,7 @@ export type ConvActivation = 'linear' | 'relu';
  * gradients are themselves forward convolutions or matrix products.
  *
  * Why: the wasm backend has no `Conv2DBackpropFilter` kernel, and the cpu backend's native one
- * runs at ~0.01 GFLOP/s. Expressing the backward pass through the forward `Conv2D` and
+ * is orders of magnitude slower than its forward convolution. Expressing the backward pass through the forward `Conv2D` and
  * `BatchMatMul` kernels (which XNNPACK accelerates on wasm) makes the gradient available on
  * every backend and fast.
  *
@@ -175,8 +175,8 @@ function inputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, padding: ConvPadding): tf.Te
  * Whether a 'same' convolution with this filter writes so few channels (at most 2, from many)
  * that XNNPACK runs it at a fraction of its speed: its tiles are 8 output channels wide. The
  * first conv's input gradient in a grey image's coupling net is one (64 or 128 channels in, 2
- * out): 1.8 ms by XNNPACK's conv, 1.2 ms by {@link convByProductAndShifts} (3.6 and 1.9 ms at
- * 128 channels, measured; with 4 or more outputs the direct conv is as fast or faster).
+ * out), faster by {@link convByProductAndShifts}; with 4 or more outputs the direct conv is as
+ * fast or faster.
  */
 function narrowOutput(w: tf.Tensor4D): boolean {
   const [kh, kw, inC, outC] = w.shape;
@@ -225,7 +225,7 @@ interface FilterGrads {
  * next to xᵀ, or a constant-1 patch channel), which costs far less than a separate reduction.
  * Otherwise (and on the reference path) a convolution on transposed tensors: batch and channel
  * axes swap roles, so the sum over (batch, h, w) becomes a convolution's inner sum. XNNPACK runs
- * that one slowly (16x16 "kernels", few output pixels: 2-7 GFLOP/s).
+ * that one slowly (16x16 "kernels", few output pixels).
  */
 function filterGrad(
   x: tf.Tensor4D,

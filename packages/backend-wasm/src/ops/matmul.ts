@@ -11,7 +11,7 @@ import { transpose2d } from './transpose.js';
 
 /**
  * `a @ b` for 2-D tensors whose gradient transposes explicitly instead of using matMul's
- * `transposeA`/`transposeB` flags, which are ~10x slower on the wasm backend.
+ * `transposeA`/`transposeB` flags, which are far slower on the wasm backend.
  */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (a.rank !== 2 || b.rank !== 2 || a.shape[1] !== b.shape[0]) {
@@ -38,9 +38,9 @@ export function matMul(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
  * `aᵀ @ b` for two tall matrices with the same number of rows (`[n, p]` and `[n, q]`, n large),
  * e.g. a filter gradient summed over every pixel. On wasm with hierglow's SIMD kernels loaded,
  * one call of `HierglowTransposeAProduct` (kernels/simd-kernels.ts, no transpose, no packing);
- * otherwise through the plain matMul kernel (on wasm several times faster than `transposeA`). XNNPACK repacks the right-hand operand on every
- * call (~5 ns a value for a fresh tensor), which costs more than the transpose of the other
- * (~1 ns a value, see {@link transpose2d}): so the NARROWER matrix goes on the right, the wider
+ * otherwise through the plain matMul kernel (on wasm faster than `transposeA`). XNNPACK repacks
+ * the right-hand operand on every call, which costs more per value than the transpose of the
+ * other (see {@link transpose2d}): so the NARROWER matrix goes on the right, the wider
  * one is transposed, and a transpose of the small `[q, p]` product restores the order when
  * needed. Not differentiable (it is meant for gradient functions).
  */
@@ -60,7 +60,7 @@ export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 /**
  * Sum over the rows of a tall `[n, q]` matrix (shape `[q]`). On wasm a reduction over a
  * non-innermost axis transposes first, and the rank-2 transpose is the slow one (see
- * {@link transpose2d}); viewed as `[2, n/2, q]` the same sum runs ~10x faster.
+ * {@link transpose2d}); viewed as `[2, n/2, q]` the same sum avoids it.
  */
 export function sumRows(m: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {

@@ -16,7 +16,7 @@ import { customGradMulti } from './custom-grad.js';
  * parameter-sized tensors where the per-kernel cost dominates. On the wasm backend with the fast
  * paths on it is one kernel each way, run in JavaScript on the heap (`HierglowScaleColumns` and
  * `HierglowScaleColumnsGrad`; their passes over the weights in SIMD once hierglow's kernels are
- * loaded: a 512x512 weight took ~1-2 ms a pass in JavaScript), with the gradient
+ * loaded), with the gradient
  *
  *   ∂/∂w = ∂w' ⊙ s,   ∂/∂b = ∂b' ⊙ s,   ∂/∂logs = factor · s ⊙ (Σ_rows ∂w' ⊙ w + ∂b' ⊙ b)
  *

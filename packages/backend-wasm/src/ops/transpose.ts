@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * `xᵀ` for a 2-D tensor, computed as a rank-3 transpose. Why: the wasm backend's rank-2
- * Transpose is pathologically slow for tall matrices (about 16 ms for `[16384, 64]` against
- * 0.7 ms for the same data viewed as `[2, 8192, 64]` and permuted `[2, 0, 1]`, measured with
- * tfjs 4.22). The values are moved, never computed, so the result is exact; the gradient is a
+ * Transpose is pathologically slow for tall matrices, an order of magnitude slower than the same
+ * data viewed as rank 3 (tfjs 4.22; figures in bench/README.md). The values are moved, never
+ * computed, so the result is exact; the gradient is a
  * rank-3 transpose too.
  */
 export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {

@@ -17,9 +17,10 @@ import { evaluateFromFlags } from './evaluate.js';
 
 /**
  * Sizes of the reproduction. The paper's (L 3, K 32, hidden 512, 250 epochs) train for weeks on
- * two CPU cores; the defaults (L 3, K 8, hidden 64: ~30 images/s of training on wasm with two
- * shared cores) take a few hours: general 8 × 20 000 crops, Fashion-MNIST 2 epochs, outlier
- * loss 1 epoch (about 3x the cost per step). All are flags (or keys of a --config file).
+ * two CPU cores; the defaults (L 3, K 8, hidden 64) take a few hours on two shared cores
+ * (bench/README.md): general 8 × 20 000 crops, Fashion-MNIST 2 epochs, outlier loss 1 epoch (a
+ * step with the outlier loss also runs both models on an outlier batch). All are flags (or
+ * keys of a --config file).
  */
 const REPRODUCE_DEFAULTS = {
   'general-train-count': '20000',
