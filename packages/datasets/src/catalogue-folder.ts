@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CatalogueEntry } from './catalogue.js';
 import { CorruptDatasetError, InvalidArgumentError } from './errors.js';
@@ -6,6 +5,7 @@ import { detectCifarFolder, openCifarFolder } from './formats/cifar.js';
 import { findIdxSplit, listIdxImageFiles, openIdxDataset } from './formats/idx.js';
 import { openSvhnMat } from './formats/svhn.js';
 import type { ImageDataset } from './image-dataset.js';
+import { pathExists } from './path-exists.js';
 
 /**
  * A catalogue dataset's folder (a system copy or the download cache): whether it holds a
@@ -17,15 +17,6 @@ import type { ImageDataset } from './image-dataset.js';
 export interface EntryFolderOptions {
   /** CIFAR-100: fine (100) or coarse (20) labels. */
   labelKind?: 'fine' | 'coarse';
-}
-
-async function fileExists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function hasSplitFiles(
@@ -43,7 +34,7 @@ export async function hasSplitFiles(
       case 'cifar100':
         return (await detectCifarFolder(dir))?.variant === entry.format;
       case 'svhn-mat':
-        return await fileExists(join(dir, `${split}_32x32.mat`));
+        return await pathExists(join(dir, `${split}_32x32.mat`));
       default:
         return false;
     }

@@ -1,4 +1,4 @@
-import { access, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { CATALOGUE, type CatalogueEntry, findCatalogueEntry } from './catalogue.js';
 import { hasSplitFiles, openEntryFolder } from './catalogue-folder.js';
@@ -24,6 +24,7 @@ import { looksLikeMatV5 } from './formats/matlab-v5.js';
 import { openSvhnMat } from './formats/svhn.js';
 import { openTinyImages, type TinyImagesOptions } from './formats/tiny-images.js';
 import type { ImageDataset } from './image-dataset.js';
+import { pathExists } from './path-exists.js';
 import { FileRecordStore } from './record-store.js';
 
 /** Options of {@link openDataset}. */
@@ -75,15 +76,6 @@ export async function openDataset(
   }
   const info = await stat(nameOrPath);
   return info.isDirectory() ? openFolder(nameOrPath, options) : openFile(nameOrPath, options);
-}
-
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Opens a catalogue dataset from its system copy or cache folder (downloading if asked). */

@@ -1,4 +1,4 @@
-import { ShapeError } from '@hierglow/flow-layers';
+import { PLAIN_OPS } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
 import {
@@ -30,7 +30,9 @@ const LONG_ROW = 32;
 
 /** `[first half, second half]` of the last axis of `x` (even length). */
 export function splitChannelHalves(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
-  const c = lastAxis(x, 'splitChannelHalves');
+  const c = evenLastAxis(x);
+  // The plain ops also report a shape they cannot take (odd or missing last axis).
+  if (c === null) return PLAIN_OPS.splitChannelHalves(x);
   const half = c / 2;
   if (simdKernelsAvailable() && x.dtype === 'float32') {
     const out = customGradMulti([x], () => ({
@@ -39,10 +41,7 @@ export function splitChannelHalves(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
     }));
     if (out) return [out[0]!, out[1]!];
   }
-  if (!fastPathsEnabled() || half >= LONG_ROW) {
-    const [a, b] = tf.split(x, 2, x.rank - 1);
-    return [a!, b!];
-  }
+  if (!fastPathsEnabled() || half >= LONG_ROW) return PLAIN_OPS.splitChannelHalves(x);
   return tf.tidy(() => {
     const rows = x.size / c;
     // [rows, 2, C/2] → [2, rows, C/2]: each half is now one contiguous block.
@@ -55,12 +54,10 @@ export function splitChannelHalves(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
 
 /** `concat([a, b], lastAxis)` for two tensors of the same shape. */
 export function concatChannelHalves(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const half = lastAxis(a, 'concatChannelHalves', false);
-  if (!tf.util.arraysEqual(a.shape, b.shape)) {
-    throw new ShapeError(
-      `concatChannelHalves needs equal shapes, got [${a.shape}] and [${b.shape}]`,
-    );
+  if (a.rank < 1 || !tf.util.arraysEqual(a.shape, b.shape)) {
+    return PLAIN_OPS.concatChannelHalves(a, b); // which reports the mismatch
   }
+  const half = a.shape[a.rank - 1]!;
   if (simdKernelsAvailable() && a.dtype === 'float32' && b.dtype === 'float32') {
     const out = customGradMulti([a, b], () => ({
       values: [joinHalvesKernel(a, b)],
@@ -68,7 +65,7 @@ export function concatChannelHalves(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     }));
     if (out) return out[0]!;
   }
-  if (!fastPathsEnabled() || half >= LONG_ROW) return tf.concat([a, b], a.rank - 1);
+  if (!fastPathsEnabled() || half >= LONG_ROW) return PLAIN_OPS.concatChannelHalves(a, b);
   return tf.tidy(() => {
     const rows = a.size / half;
     const stacked = tf.concat([tf.reshape(a, [1, rows, half]), tf.reshape(b, [1, rows, half])], 0);
@@ -83,15 +80,11 @@ export function concatChannelHalves(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
  * alternative (reshape to `[..., C/2, 2]` and split the new last axis) is the slow rank-5 case.
  */
 export function deinterleaveChannels(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
-  const c = lastAxis(x, 'deinterleaveChannels');
+  const c = evenLastAxis(x);
+  if (c === null || !fastPathsEnabled()) return PLAIN_OPS.deinterleaveChannels(x);
   const half = c / 2;
   return tf.tidy(() => {
     const shape = [...x.shape.slice(0, -1), half];
-    if (!fastPathsEnabled()) {
-      const pairs = tf.reshape(x, [...shape, 2]);
-      const [even, odd] = tf.split(pairs, 2, pairs.rank - 1);
-      return [tf.reshape(even!, shape), tf.reshape(odd!, shape)] as [tf.Tensor, tf.Tensor];
-    }
     const rows = x.size / c;
     // [rows, C/2, 2] → [2, rows, C/2]: even channels first, then odd, each contiguous.
     const front = tf.transpose(tf.reshape(x, [rows, half, 2]), [2, 0, 1]);
@@ -100,11 +93,8 @@ export function deinterleaveChannels(x: tf.Tensor): [tf.Tensor, tf.Tensor] {
   });
 }
 
-function lastAxis(x: tf.Tensor, who: string, mustBeEven = true): number {
-  if (x.rank < 1) throw new ShapeError(`${who} needs a tensor of rank >= 1, got a scalar`);
-  const c = x.shape[x.rank - 1]!;
-  if (mustBeEven && c % 2 !== 0) {
-    throw new ShapeError(`${who} needs an even last axis, got shape [${x.shape}]`);
-  }
-  return c;
+/** The size of the last axis when it exists and is even, else null. */
+function evenLastAxis(x: tf.Tensor): number | null {
+  const c = x.rank < 1 ? 1 : x.shape[x.rank - 1]!;
+  return c % 2 === 0 ? c : null;
 }
