@@ -6,7 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const published = ['flow-layers', 'backend-wasm', 'glow', 'anomaly-metrics', 'datasets', 'cli'];
+const published = [
+  'random',
+  'flow-layers',
+  'backend-wasm',
+  'glow',
+  'anomaly-metrics',
+  'datasets',
+  'cli',
+];
 
 function npm(args: string[], cwd = root): string {
   return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -78,7 +86,7 @@ describe('each package is publishable on its own', () => {
   it('a project that installs only @hierglow/flow-layers trains a flow under plain node (plain ops, cpu)', () => {
     const app = installApp(
       'bijectors-only',
-      ['flow-layers'],
+      ['random', 'flow-layers'],
       ['@tensorflow/tfjs-core@4.22.0', '@tensorflow/tfjs-backend-cpu@4.22.0'],
     );
     const out = runApp(
@@ -107,7 +115,7 @@ console.log(JSON.stringify({ plain: fl.fusedOps() === fl.PLAIN_OPS, loss: value.
   it('with @hierglow/backend-wasm it trains a conv coupling on the fused ops under plain node on wasm', () => {
     const app = installApp(
       'with-runtime',
-      ['flow-layers', 'backend-wasm'],
+      ['random', 'flow-layers', 'backend-wasm'],
       ['@tensorflow/tfjs-core@4.22.0'],
     );
     const out = runApp(
