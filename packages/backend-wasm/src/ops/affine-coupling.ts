@@ -1,4 +1,4 @@
-import { ShapeError } from '@hierglow/flow-layers';
+import { PLAIN_OPS, ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   affineCouplingGradKernel,
@@ -72,11 +72,8 @@ export function affineCouplingForward(
     };
   });
   if (outputs) return { yb: outputs[0]!, logDet: outputs[1] as tf.Tensor1D };
-  // Without the engine entry point: the same values, taped op by op.
-  return tf.tidy(() => {
-    const { yb, logDet } = forwardValues(xb, h);
-    return { yb, logDet };
-  });
+  // Without the engine entry point: flow-layers' plain op, taped op by op.
+  return PLAIN_OPS.affineCoupling(xb, h);
 }
 
 function forwardValues(
