@@ -3,16 +3,15 @@
 // mean negative log-likelihood with respect to every trainable variable), per backend.
 //
 // Plain node against the BUILT package (build it first):
-//   npm run build -w @hierglow/flow-layers && node bench/flow-step.mjs
+//   npm run build -w @hierglow/flow-layers -w @hierglow/backend-wasm && node bench/flow-step.mjs
 // Options: --backends wasm,cpu   --runs 10   --warmup 2   --batch 64
 
+import { backendInfo, selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AffineCoupling,
-  backendInfo,
   ConvCouplingNet,
   InvConv1x1,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';

@@ -3,9 +3,10 @@
  * Glow training and scoring throughput: hierglow (tfjs, wasm by default) next to the PyTorch
  * reference of bench/reference/glow_ref.py on CPU with 2 threads, same architecture.
  *
- *   npm run build -w @hierglow/flow-layers && npm run build -w @hierglow/glow
+ *   npx turbo run build --filter=@hierglow/glow   # glow, backend-wasm and flow-layers
  *   node bench/glow-bench.mjs                       # small, medium, paper; 3 timed runs each
  *   node bench/glow-bench.mjs --configs small --runs 5 --backend cpu --skip-torch
+ *   node bench/glow-bench.mjs --help
  *
  * - train: forward + backward + Adamax update of the mean discrete NLL (hierglow: one
  *   `Trainer.trainStep`, which also checks the gradients are finite; PyTorch: the same loop).
@@ -34,8 +35,25 @@ const { values: args } = parseArgs({
     'skip-torch': { type: 'boolean', default: false },
     'timeout-minutes': { type: 'string', default: '30' },
     worker: { type: 'string' },
+    help: { type: 'boolean', default: false },
   },
 });
+
+if (args.help) {
+  console.log(`Usage: node bench/glow-bench.mjs [options]
+
+  --configs LIST         configs from bench/configs.mjs, comma-separated (default small,medium,paper)
+  --runs N               timed runs per measurement (default 3)
+  --warmup N             untimed runs first (default 1)
+  --backend NAME         wasm (default), cpu, node or gpu
+  --threads N            wasm threads (default 2)
+  --python PATH          python3 with PyTorch for the reference (default /usr/bin/python3)
+  --skip-torch           hierglow only
+  --timeout-minutes N    per measurement (default 30)
+
+Take numbers on a quiet machine: every measurement is a median of step times.`);
+  process.exit(0);
+}
 
 /** Dequantised pixels v/256 − 0.5 + u (spec 2.1), NHWC, from a fixed LCG so runs are repeatable. */
 function pixels(n, h, w, c, seed) {
@@ -51,7 +69,7 @@ function pixels(n, h, w, c, seed) {
 
 /** One measurement in this process; prints one JSON line. */
 async function worker({ model: modelConfig, mode, batch, runs, warmup, backend }) {
-  const { selectBackend, backendInfo } = await import('@hierglow/flow-layers');
+  const { selectBackend, backendInfo } = await import('@hierglow/backend-wasm');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');
   await selectBackend(backend);
@@ -227,7 +245,7 @@ async function main() {
   if (ok) {
     console.log(
       `hierglow: backend ${ok.ours.backend}, SIMD ${ok.ours.simd}, threads ${ok.ours.threads ?? '-'} ` +
-        '(wasm threads as flow-layers sets them up under Node); PyTorch: ' +
+        '(wasm threads as backend-wasm sets them up under Node); PyTorch: ' +
         `${rows.find((r) => !r.torch.error)?.torch.torchVersion ?? '-'}, ${args.threads} threads.`,
     );
   }

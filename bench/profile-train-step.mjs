@@ -2,7 +2,7 @@
 /**
  * Where a Glow training (or scoring) step spends its time, on the built packages:
  *
- *   npm run build -w @hierglow/flow-layers && npm run build -w @hierglow/glow
+ *   npm run build -w @hierglow/flow-layers -w @hierglow/backend-wasm -w @hierglow/glow
  *   node bench/profile-train-step.mjs                    # small config, train, wasm
  *   node bench/profile-train-step.mjs --config medium --mode score --top 30
  *
@@ -15,7 +15,7 @@
  * Profiled kernel times include tfjs' per-kernel bookkeeping, so their sum exceeds the
  * unprofiled wall time; the COUNTS are exact and the ranking is what to read.
  *
- * --fast off runs the straightforward paths (flow-layers' setFastPaths(false)); --ab N instead
+ * --fast off runs the straightforward paths (backend-wasm's setFastPaths(false)); --ab N instead
  * times N rounds of one step with the fast paths and one without, alternating which goes first,
  * in this one process (the fair comparison on a shared machine), and prints both medians.
  */
@@ -60,7 +60,7 @@ async function main() {
   const preset = CONFIGS[args.config];
   if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium, paper)`);
   if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
-  const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/flow-layers');
+  const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/backend-wasm');
   setFastPaths(args.fast !== 'off');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');

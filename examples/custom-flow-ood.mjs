@@ -1,5 +1,6 @@
-// Compose your own image flow from @hierglow/flow-layers, train it briefly, and use it as an
-// anomaly detector with @hierglow/anomaly-metrics.
+// Compose your own image flow from @hierglow/flow-layers, arrange it in @hierglow/glow's
+// multi-scale graph, train it briefly, and use it as an anomaly detector with
+// @hierglow/anomaly-metrics.
 //
 //   node examples/custom-flow-ood.mjs [--steps 120] [--backend wasm]
 //
@@ -7,7 +8,9 @@
 // - the coupling network: a gated convolution (conv3x3 → a ⊙ sigmoid(b) → zero-initialised
 //   conv1x1), not the paper's ConvCouplingNet, registered so configs can name it;
 // - the layer order of every level: ActNorm → Shuffle → affine coupling (gated net) → Reverse →
-//   additive coupling (gated net), instead of Glow's ActNorm → 1x1 conv → coupling.
+//   additive coupling (gated net), instead of Glow's ActNorm → 1x1 conv → coupling;
+// - the multi-scale graph is glow's ScaleStack (squeeze → level → split, a learned per-dimension
+//   Gaussian prior on each factored-out half), with these levels in it.
 //
 // Data: 16x16 grey "ring" images (random centre, radius and width) are the in-distribution set;
 // filled squares, uniform noise and constant images are the out-of-distribution sets. The
@@ -21,20 +24,21 @@ import {
   logLikelihoodScore,
   pngComplexityBitsPerDim,
 } from '@hierglow/anomaly-metrics';
+import { selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AdditiveCoupling,
   AffineCoupling,
   Chain,
-  conv2d,
-  createRng,
-  MultiScale,
+  fusedOps,
   Reverse,
   registerCouplingNet,
   Shuffle,
-  selectBackend,
+  Squeeze,
   withDataInit,
 } from '@hierglow/flow-layers';
+import { PerDimensionPrior, ScaleStack } from '@hierglow/glow';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values } = parseArgs({
@@ -66,6 +70,7 @@ class GatedConvNet {
   }
   apply(x) {
     return tf.tidy(() => {
+      const { conv2d } = fusedOps();
       const h = conv2d(x, this.w1);
       const [a, b] = tf.split(h, 2, 3);
       return tf.add(conv2d(tf.mul(a, tf.sigmoid(b)), this.w2), this.b2);
@@ -98,19 +103,29 @@ function level(c, seed) {
 
 // 16x16x1 images: level 0 runs on [B, 8, 8, 4] and factors out 2 channels; level 1 squeezes the
 // other 2 to [B, 4, 4, 8].
-const flow = new MultiScale({ levels: [level(4, 10), level(8, 20)] });
+const scale = (c, seed, split, priorShape) => ({
+  layers: [
+    { name: 'squeeze', bijector: new Squeeze() },
+    { name: 'flow', bijector: level(c, seed) },
+  ],
+  split,
+  prior: new PerDimensionPrior(priorShape),
+});
+const flow = new ScaleStack([scale(4, 10, true, [8, 8, 2]), scale(8, 20, false, [4, 4, 8])]);
+const trainable = Object.values(flow.variables()).filter((v) => v.trainable);
 const D = 16 * 16;
 const LOG_2PI = Math.log(2 * Math.PI);
 
-/** Per-level log-density contributions F_k + log N(z_k) (nats), and their sum log p(x). */
+/** Per-level log-density contributions F_k + A_k + log N(u_k) (nats), and their sum log p(x). */
 function logProb(x) {
   return tf.tidy(() => {
-    const { latents, logDets } = flow.forwardLevels(x);
-    const perLevel = latents.map((z, k) =>
-      tf.add(
-        logDets[k],
-        tf.mul(tf.add(tf.sum(tf.square(z), [1, 2, 3]), (z.size / z.shape[0]) * LOG_2PI), -0.5),
-      ),
+    const { latents, flowLogDets, priorLogDets } = flow.forward(x);
+    const perLevel = latents.map((u, k) =>
+      tf.addN([
+        flowLogDets[k],
+        priorLogDets[k],
+        tf.mul(tf.add(tf.sum(tf.square(u), [1, 2, 3]), (u.size / u.shape[0]) * LOG_2PI), -0.5),
+      ]),
     );
     return { logP: tf.addN(perLevel), perLevel };
   });
@@ -180,10 +195,7 @@ const rng = createRng(8);
 for (let s = 0; s < steps; s++) {
   const start = Math.floor(rng.uniform() * (512 - 32));
   const x = toInput(trainPx.subarray(start * D, (start + 32) * D), rng);
-  const { value, grads } = tf.variableGrads(
-    () => tf.neg(tf.mean(logProb(x).logP)),
-    flow.trainableVariables(),
-  );
+  const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(logProb(x).logP)), trainable);
   optimizer.applyGradients(grads);
   tf.dispose([x, value, ...Object.values(grads)]);
 }

@@ -6,18 +6,18 @@
 // The flow: 6 x [ActNorm -> affine coupling (dense net) -> Reverse], base N(0, I), as a
 // NormalizingFlow distribution.
 import { parseArgs } from 'node:util';
+import { selectBackend } from '@hierglow/backend-wasm';
 import {
   ActNorm,
   AffineCoupling,
   Chain,
-  createRng,
   DenseCouplingNet,
   NormalizingFlow,
   Reverse,
   StandardNormal,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values } = parseArgs({

@@ -8,7 +8,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRng, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
+import { createRng } from '@hierglow/random';
 import { createModel, restoreModel, restoreModelFromBytes } from '@hierglow/glow';
 import * as tf from '@tensorflow/tfjs-core';
 

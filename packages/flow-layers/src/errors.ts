@@ -28,8 +28,6 @@ function tagged<T extends string>(tag: T): typeof HierglowError {
 
 /** A tensor of the wrong rank or shape was passed to a bijector or op. */
 export class ShapeError extends tagged('ShapeError') {}
-/** An optional backend package is missing or failed to initialise. */
-export class BackendUnavailableError extends tagged('BackendUnavailableError') {}
 /** `inverse` was called on a bijector that has no inverse. */
 export class NotInvertibleError extends tagged('NotInvertibleError') {}
 /** A configuration value is out of range or inconsistent. */

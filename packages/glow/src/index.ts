@@ -34,6 +34,7 @@ export {
   CheckpointNotFoundError,
   NonFiniteWeightsError,
 } from './checkpoint/errors.js';
+export { restoreClassConditional } from './checkpoint/restore-class-conditional.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -42,10 +43,7 @@ export {
   type SafetensorsEntry,
   type SafetensorsFile,
 } from './checkpoint/safetensors.js';
-export {
-  restoreClassConditional,
-  toClassConditional,
-} from './model/class-conditional-convert.js';
+export { toClassConditional } from './model/class-conditional-convert.js';
 export {
   ClassConditionalGlow,
   type ClassConditionalLogProbResult,
@@ -75,6 +73,12 @@ export { DenseGlow, Glow } from './model/glow.js';
 export { ModelBijector, modelAsBijector } from './model/model-bijector.js';
 export { PatchGlow } from './model/patch-glow.js';
 export {
+  PerDimensionPrior,
+  type ScalePrior,
+  type StandardizeResult,
+  type UnstandardizeResult,
+} from './model/prior.js';
+export {
   type FlowModel,
   type FlowResult,
   type LogProbResult,
@@ -82,13 +86,22 @@ export {
   type ScaleLogProbTerms,
   ScaleModel,
 } from './model/scale-model.js';
-export type { ScaleForwardOptions, ScaleTerms } from './model/scale-stack.js';
 export {
-  ADAMAX_DEFAULTS,
-  Adamax,
-  type AdamaxOptions,
-  type AdamaxState,
-} from './train/adamax.js';
+  type NamedLayer,
+  type ScaleForwardOptions,
+  type ScaleLevel,
+  ScaleStack,
+  type ScaleTerms,
+} from './model/scale-stack.js';
+export type { AdamaxOptions, AdamaxState } from './state/optimizer-state.js';
+export type {
+  LogProbOutput,
+  ModelConfigJson,
+  ModelFactory,
+  TrainableModel,
+} from './state/trainable-model.js';
+export { initialTrainingState, type TrainingState } from './state/training-state.js';
+export { ADAMAX_DEFAULTS, Adamax } from './train/adamax.js';
 export { type DataPass, type DataStream, passSeed, type TrainingBatch } from './train/data.js';
 export { TrainingDivergedError } from './train/errors.js';
 export {
@@ -97,12 +110,6 @@ export {
   meanBitsPerDim,
   type NllSummary,
 } from './train/evaluation.js';
-export type {
-  LogProbOutput,
-  ModelConfigJson,
-  ModelFactory,
-  TrainableModel,
-} from './train/trainable-model.js';
 export {
   DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
   type ExtraLoss,
@@ -115,4 +122,3 @@ export {
   type TrainerEvent,
   type TrainerOptions,
 } from './train/trainer.js';
-export { initialTrainingState, type TrainingState } from './train/training-state.js';

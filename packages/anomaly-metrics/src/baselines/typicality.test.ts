@@ -5,7 +5,7 @@ import {
   LengthMismatchError,
   NonFiniteScoreError,
 } from '../errors.js';
-import { createRandom } from '../internal/random.js';
+import { seededRng } from '../internal/random.js';
 import { auroc } from '../metrics/auroc.js';
 import {
   fitTypicalityTest,
@@ -15,10 +15,10 @@ import {
 } from './typicality.js';
 
 function normals(n: number, mean: number, sd: number, seed: number): Float64Array {
-  const r = createRandom(seed);
+  const r = seededRng(seed);
   return Float64Array.from({ length: n }, () => {
-    const u = 1 - r.nextFloat();
-    return mean + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r.nextFloat());
+    const u = 1 - r.uniform();
+    return mean + sd * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r.uniform());
   });
 }
 

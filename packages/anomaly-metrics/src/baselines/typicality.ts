@@ -5,7 +5,7 @@ import {
   NonFiniteScoreError,
 } from '../errors.js';
 import { quantileSorted } from '../internal/quantile.js';
-import { createRandom } from '../internal/random.js';
+import { seededRng } from '../internal/random.js';
 import { type PerExampleValues, readPerExample } from '../scores/per-example-values.js';
 
 /** Options of {@link fitTypicalityTest}. */
@@ -84,12 +84,11 @@ export function fitTypicalityTest(
   const train = finiteValues(trainNll, 'trainNll');
   const calibration = finiteValues(calibrationNll, 'calibrationNll');
   const entropyEstimate = mean(train);
-  const random = createRandom(seed);
+  const random = seededRng(seed);
   const distances = new Float64Array(resamples);
   for (let k = 0; k < resamples; k++) {
     let s = 0;
-    for (let m = 0; m < batchSize; m++)
-      s += calibration[random.nextIndex(calibration.length)] as number;
+    for (let m = 0; m < batchSize; m++) s += calibration[random.int(calibration.length)] as number;
     distances[k] = Math.abs(s / batchSize - entropyEstimate);
   }
   distances.sort();

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
 import { quantileSorted } from '../internal/quantile.js';
-import { createRandom } from '../internal/random.js';
+import { seededRng } from '../internal/random.js';
 import { sortedScores } from '../internal/score-array.js';
 import { aurocOfSorted } from './auroc.js';
 
@@ -53,13 +53,13 @@ export function aurocBootstrapCI(
   }
   const sortedIn = sortedScores(inScores, 'inScores');
   const sortedOut = sortedScores(outScores, 'outScores');
-  const random = createRandom(seed);
+  const random = seededRng(seed);
   const inCounts = new Uint32Array(sortedIn.length);
   const outCounts = new Uint32Array(sortedOut.length);
   const values = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
-    drawMultiplicities(inCounts, random.nextIndex);
-    drawMultiplicities(outCounts, random.nextIndex);
+    drawMultiplicities(inCounts, (n) => random.int(n));
+    drawMultiplicities(outCounts, (n) => random.int(n));
     values[r] = aurocOfSorted(sortedIn, sortedOut, inCounts, outCounts);
   }
   let mean = 0;

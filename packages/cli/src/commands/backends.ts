@@ -1,4 +1,4 @@
-import { BACKEND_NAMES, selectBackend } from '@hierglow/flow-layers';
+import { BACKEND_NAMES, selectBackend } from '@hierglow/backend-wasm';
 import type { Command } from '../command.js';
 
 export const backendsCommand: Command = {

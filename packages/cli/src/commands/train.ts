@@ -1,6 +1,15 @@
+import { ADAMAX_DEFAULTS, MODEL_DEFAULTS } from '@hierglow/glow';
 import type { Command } from '../command.js';
+import { TRAINING_DEFAULTS as D } from '../training/defaults.js';
 import { trainingCommand } from '../training/run-training.js';
-import { COMMON_TRAINING_OPTIONS, FINETUNE_OPTIONS, MODEL_OPTIONS } from '../training/settings.js';
+import {
+  COMMON_TRAINING_OPTIONS,
+  DEFAULT_RUN_SEED,
+  FINETUNE_OPTIONS,
+  MODEL_OPTIONS,
+} from '../training/settings.js';
+
+const GLOW = MODEL_DEFAULTS.glow;
 
 const RUN_FOLDER_HELP = [
   'The run folder (--out) receives config.json (resolved settings), log.txt, history.json',
@@ -21,19 +30,19 @@ const COMMON_HELP = [
   '                            ±10% shifts; flips except for IDX/SVHN data)',
   '  --out RUN_DIR             the run folder (required)',
   '  --resume                  continue the run in RUN_DIR from its latest checkpoint',
-  '  --epochs N                (default 10; with --resume, a larger N extends a finished run)',
-  '  --batch-size N            (default 64)',
-  '  --lr X                    Adamax learning rate (default 5e-4)',
-  '  --weight-decay X          added to the gradient, PyTorch style (default 5e-5)',
-  '  --seed N                  data order, augmentation and initialisation (default 20200610)',
-  '  --checkpoint-every N      steps between checkpoints (default 200; also every epoch)',
+  `  --epochs N                (default ${D.epochs}; with --resume, a larger N extends a finished run)`,
+  `  --batch-size N            (default ${D.batchSize})`,
+  `  --lr X                    Adamax learning rate (default ${ADAMAX_DEFAULTS.learningRate})`,
+  `  --weight-decay X          added to the gradient, PyTorch style (default ${ADAMAX_DEFAULTS.weightDecay})`,
+  `  --seed N                  data order, augmentation and initialisation (default ${DEFAULT_RUN_SEED})`,
+  `  --checkpoint-every N      steps between checkpoints (default ${D.checkpointEvery}; also every epoch)`,
   '  --max-skipped-steps N     stop as diverged after N steps in a row with a non-finite',
   '                            gradient (default 20); the last checkpoint is kept',
   '  --eval-data NAME|PATH     held-out data for the per-epoch bits/dim (default: the test',
   '                            split of a catalogue --data, or test/validation.hgds beside',
   '                            a folder --data)',
-  '  --eval-split NAME         (default test)   --eval-images N (default 1024)',
-  '  --eval-batch-size N       (default 256)    --no-eval: skip the per-epoch evaluation',
+  `  --eval-split NAME         (default test)   --eval-images N (default ${D.evalImages})`,
+  `  --eval-batch-size N       (default ${D.evalBatchSize})    --no-eval: skip the per-epoch evaluation`,
 ];
 
 /** `hierglow train`: a model from scratch with data-dependent initialisation (spec 3.6, 6.2). */
@@ -46,14 +55,14 @@ export const trainCommand: Command = {
     ...COMMON_HELP,
     'Model:',
     '  --model KIND              glow | patch-glow | dense-glow (default glow)',
-    '  --size N                  model input side; data is resized to it (default 32)',
+    `  --size N                  model input side; data is resized to it (default ${D.size})`,
     "  --channels 1|3            default: the data's; 1 turns RGB data grey",
-    '  --levels L                scales (default 3)',
-    '  --steps-per-level K       flow steps per scale (default 32)',
-    '  --hidden N                coupling-network width (default 512)',
+    `  --levels L                scales (default ${GLOW.levels})`,
+    `  --steps-per-level K       flow steps per scale (default ${GLOW.stepsPerLevel}; dense-glow ${MODEL_DEFAULTS['dense-glow'].stepsPerLevel})`,
+    `  --hidden N                coupling-network width (default ${GLOW.hidden})`,
     '  --coupling affine|additive  --permutation lu|fixed|shuffle|reverse',
-    '  --patch-size N            patch-glow only (default 8)',
-    '  --init-images N           images of the data-dependent initialisation (default 704)',
+    `  --patch-size N            patch-glow only (default ${MODEL_DEFAULTS['patch-glow'].patchSize})`,
+    `  --init-images N           images of the data-dependent initialisation (default ${D.initImages})`,
     '',
     ...RUN_FOLDER_HELP,
   ],
@@ -75,14 +84,14 @@ export const finetuneCommand: Command = {
     '  --outlier-split NAME      (default train)  --outlier-augment MODE (default auto)',
     '  --outlier-loss class|margin  class (default): λ·softplus((log p_in − log p_gen)/T);',
     '                            margin: ReLU(D + NLL(x_in) − NLL(x_out)), no general model',
-    '  --outlier-weight λ        (default 6000)   --outlier-temperature T (default 1000)',
+    `  --outlier-weight λ        > 0 (default ${D.lossWeight})   --outlier-temperature T (default ${D.lossTemperature})`,
     '  --general CKPT_DIR        the frozen general model p_gen (default: --from)',
     'Supervised variant (spec 6.4; --data must have labels):',
     '  --supervised              class-conditional Glow: one Gaussian per class and scale on the',
     "                            --from model's prior ActNorms; trains the true-class NLL, the",
     '                            wrong-class loss against --general and, with --outlier-data,',
     '                            the outlier loss on the class mixture',
-    '  --wrong-class-weight λ    (default 6000)   --wrong-class-temperature T (default 1000)',
+    `  --wrong-class-weight λ    > 0 (default ${D.lossWeight})   --wrong-class-temperature T (default ${D.lossTemperature})`,
     '',
     ...RUN_FOLDER_HELP,
   ],

@@ -4,6 +4,9 @@ import {
   ADAMAX_DEFAULTS,
   DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
   MODEL_DEFAULTS,
+  type ModelConfig,
+  type ModelConfigInput,
+  resolveModelConfig,
 } from '@hierglow/glow';
 import { AUGMENT_MODES, type AugmentMode, type DataRef } from '../data/data-source.js';
 import {
@@ -15,6 +18,7 @@ import {
   stringFlag,
 } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { lossTemperatureFlag, lossWeightFlag, TRAINING_DEFAULTS } from './defaults.js';
 import {
   resolveSupervisedSettings,
   SUPERVISED_OPTIONS,
@@ -77,20 +81,17 @@ export const FINETUNE_OPTIONS = {
   ...SUPERVISED_OPTIONS,
 } as const satisfies OptionSpec;
 
-/** The model of a run from scratch: a glow, patch-glow or dense-glow config before the image shape is known. */
+/**
+ * The model of a run from scratch, from the model flags: glow's own config type, resolved and
+ * checked by glow's `resolveModelConfig` once, when the flags are read (a bad value fails before
+ * anything is written). Only the channel count may wait for the data.
+ */
 export interface ModelSettings {
-  kind: 'glow' | 'patch-glow' | 'dense-glow';
-  /** Side of the square model input; data of another size is resized (28 → 32). */
-  size: number;
-  /** 1 or 3; default the data's. */
-  channels?: number;
-  levels: number;
-  stepsPerLevel: number;
-  hidden: number;
-  coupling: 'affine' | 'additive';
-  permutation: string;
-  patchSize?: number;
-  /** Images of the data-dependent initialisation (spec 3.6: 704). */
+  /** The resolved config; its `channels` is a placeholder when {@link channels} is unset. */
+  config: ModelConfig;
+  /** 1 or 3 from `--channels`; undefined: the data's. */
+  channels?: 1 | 3;
+  /** Images of the data-dependent initialisation (spec 3.6). */
   initImages: number;
 }
 
@@ -149,7 +150,10 @@ function limitFlag(values: Record<string, unknown>, name: string): number | unde
 function defaultEval(values: Record<string, unknown>, data: DataRef): DataRef | null {
   if (booleanFlag(values, 'no-eval')) return null;
   const source = stringFlag(values, 'eval-data');
-  const images = numberFlag(values, 'eval-images', 1024, { min: 1, integer: true });
+  const images = numberFlag(values, 'eval-images', TRAINING_DEFAULTS.evalImages, {
+    min: 1,
+    integer: true,
+  });
   if (source !== undefined) {
     return {
       flag: 'eval-data',
@@ -204,15 +208,26 @@ export function resolveTrainingSettings(
     eval: evalRef
       ? {
           ...evalRef,
-          batchSize: numberFlag(values, 'eval-batch-size', 256, { min: 1, integer: true }),
+          batchSize: numberFlag(values, 'eval-batch-size', TRAINING_DEFAULTS.evalBatchSize, {
+            min: 1,
+            integer: true,
+          }),
         }
       : null,
-    epochs: numberFlag(values, 'epochs', 10, { min: 0, integer: true }),
-    batchSize: numberFlag(values, 'batch-size', 64, { min: 2, integer: true }),
+    epochs: numberFlag(values, 'epochs', TRAINING_DEFAULTS.epochs, { min: 0, integer: true }),
+    batchSize: numberFlag(values, 'batch-size', TRAINING_DEFAULTS.batchSize, {
+      min: 2,
+      integer: true,
+    }),
     learningRate: numberFlag(values, 'lr', ADAMAX_DEFAULTS.learningRate, { min: 0 }),
     weightDecay: numberFlag(values, 'weight-decay', ADAMAX_DEFAULTS.weightDecay, { min: 0 }),
     seed: numberFlag(values, 'seed', DEFAULT_RUN_SEED, { integer: true }),
-    checkpointEverySteps: numberFlag(values, 'checkpoint-every', 200, { min: 1, integer: true }),
+    checkpointEverySteps: numberFlag(
+      values,
+      'checkpoint-every',
+      TRAINING_DEFAULTS.checkpointEvery,
+      { min: 1, integer: true },
+    ),
     maxSkippedSteps: numberFlag(
       values,
       'max-skipped-steps',
@@ -231,7 +246,7 @@ export function resolveTrainingSettings(
         );
       }
     }
-    settings.model = resolveModelSettings(values);
+    settings.model = resolveModelSettings(values, settings.seed);
   } else {
     for (const flag of Object.keys(MODEL_OPTIONS)) {
       if (values[flag] !== undefined) {
@@ -258,8 +273,8 @@ export function resolveTrainingSettings(
         },
         augment: choiceFlag(values, 'outlier-augment', AUGMENT_MODES, 'auto'),
         loss: choiceFlag(values, 'outlier-loss', OUTLIER_LOSSES, 'class'),
-        weight: numberFlag(values, 'outlier-weight', 6000, { min: 0 }),
-        temperature: numberFlag(values, 'outlier-temperature', 1000, { min: Number.MIN_VALUE }),
+        weight: lossWeightFlag(values, 'outlier-weight', 'leave out --outlier-data'),
+        temperature: lossTemperatureFlag(values, 'outlier-temperature'),
         general: stringFlag(values, 'general', settings.from),
       };
     } else {
@@ -280,50 +295,82 @@ export function resolveTrainingSettings(
   return settings;
 }
 
-function resolveModelSettings(values: Record<string, unknown>): ModelSettings {
+/** Model flags and the config fields they set (errors from glow name the flag). */
+const MODEL_FLAG_OF_FIELD: Record<string, string> = {
+  kind: 'model',
+  height: 'size',
+  width: 'size',
+  channels: 'channels',
+  levels: 'levels',
+  stepsPerLevel: 'steps-per-level',
+  steps: 'steps-per-level',
+  hidden: 'hidden',
+  coupling: 'coupling',
+  permutation: 'permutation',
+  patchSize: 'patch-size',
+  seed: 'seed',
+};
+
+/** A number flag as given (range checks are glow's), or undefined when absent. */
+function numberOrUndefined(values: Record<string, unknown>, name: string): number | undefined {
+  return values[name] === undefined ? undefined : numberFlag(values, name, 0);
+}
+
+function resolveModelSettings(values: Record<string, unknown>, seed: number): ModelSettings {
   const kind = choiceFlag(values, 'model', ['glow', 'patch-glow', 'dense-glow'] as const, 'glow');
-  const defaults = MODEL_DEFAULTS[kind] as Record<string, unknown>;
-  const channels =
-    values.channels === undefined
-      ? undefined
-      : numberFlag(values, 'channels', 1, { integer: true });
+  const channels = numberOrUndefined(values, 'channels');
   if (channels !== undefined && channels !== 1 && channels !== 3) {
     throw new UsageError(`--channels must be 1 (grey) or 3 (RGB), got '${values.channels}'`);
   }
-  const stepsDefault = Number(kind === 'patch-glow' ? defaults.steps : defaults.stepsPerLevel);
-  const model: ModelSettings = {
+  const size = numberFlag(values, 'size', TRAINING_DEFAULTS.size);
+  const steps = numberOrUndefined(values, 'steps-per-level');
+  // Only what the flags set: every other field takes glow's default (MODEL_DEFAULTS).
+  const given = {
     kind,
-    size: numberFlag(values, 'size', 32, { min: 2, integer: true }),
-    levels: numberFlag(values, 'levels', Number(defaults.levels ?? 1), { min: 1, integer: true }),
-    stepsPerLevel: numberFlag(values, 'steps-per-level', stepsDefault, { min: 1, integer: true }),
-    hidden: numberFlag(values, 'hidden', Number(defaults.hidden), { min: 1, integer: true }),
-    coupling: choiceFlag(values, 'coupling', ['affine', 'additive'] as const, 'affine'),
-    permutation: stringFlag(values, 'permutation', String(defaults.permutation)),
-    initImages: numberFlag(values, 'init-images', 704, { min: 2, integer: true }),
+    height: size,
+    width: size,
+    channels: channels ?? 1,
+    hidden: numberOrUndefined(values, 'hidden'),
+    coupling: stringFlag(values, 'coupling'),
+    permutation: stringFlag(values, 'permutation'),
+    seed,
+    ...(kind === 'patch-glow'
+      ? { steps, patchSize: numberOrUndefined(values, 'patch-size') }
+      : { stepsPerLevel: steps, levels: numberOrUndefined(values, 'levels') }),
   };
-  if (channels !== undefined) model.channels = channels;
-  if (kind === 'patch-glow')
-    model.patchSize = numberFlag(values, 'patch-size', 8, { min: 2, integer: true });
+  if (kind === 'patch-glow' && values.levels !== undefined) {
+    throw new UsageError('--levels does not apply to --model patch-glow (it has one scale)');
+  }
+  if (kind !== 'patch-glow' && values['patch-size'] !== undefined) {
+    throw new UsageError(`--patch-size applies to --model patch-glow only, not ${kind}`);
+  }
+  let config: ModelConfig;
+  try {
+    config = resolveModelConfig(given as ModelConfigInput, 'model flags');
+  } catch (e) {
+    throw new UsageError(`train: ${modelFlagMessage((e as Error).message)}`);
+  }
+  const model: ModelSettings = {
+    config,
+    initImages: numberFlag(values, 'init-images', TRAINING_DEFAULTS.initImages, {
+      min: 2,
+      integer: true,
+    }),
+  };
+  if (channels !== undefined) model.channels = channels as 1 | 3;
   return model;
 }
 
+/** glow's message about a config field, reworded to name the flag that set it. */
+function modelFlagMessage(message: string): string {
+  return message
+    .replace(/^model flags: /, '')
+    .replace(/'(\w+)'/g, (quoted, field: string) =>
+      MODEL_FLAG_OF_FIELD[field] ? `--${MODEL_FLAG_OF_FIELD[field]}` : quoted,
+    );
+}
+
 /** The config of `createModel` for these settings and the data's channel count. */
-export function modelConfigFor(
-  m: ModelSettings,
-  dataChannels: number,
-  seed: number,
-): Record<string, unknown> {
-  const common = {
-    kind: m.kind,
-    height: m.size,
-    width: m.size,
-    channels: m.channels ?? dataChannels,
-    hidden: m.hidden,
-    coupling: m.coupling,
-    permutation: m.permutation,
-    seed,
-  };
-  return m.kind === 'patch-glow'
-    ? { ...common, patchSize: m.patchSize, steps: m.stepsPerLevel }
-    : { ...common, levels: m.levels, stepsPerLevel: m.stepsPerLevel };
+export function modelConfigFor(m: ModelSettings, dataChannels: number, seed: number): ModelConfig {
+  return { ...m.config, channels: m.channels ?? dataChannels, seed };
 }

@@ -11,8 +11,9 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModelFlag } from '../model/checkpoint-ref.js';
 import type { RunLog } from '../run/run-log.js';
-import { booleanFlag, numberFlag, stringFlag } from '../util/args.js';
+import { booleanFlag, stringFlag } from '../util/args.js';
 import { UsageError } from '../util/errors.js';
+import { lossTemperatureFlag, lossWeightFlag } from './defaults.js';
 
 /** Flags of `finetune --supervised` (spec 6.4) besides `--general`. */
 export const SUPERVISED_OPTIONS = {
@@ -23,7 +24,7 @@ export const SUPERVISED_OPTIONS = {
 
 /** The supervised variant of a fine-tuning run (spec 6.4). */
 export interface SupervisedSettings {
-  /** λ and T of the wrong-class loss (spec 6.4: 6000 and 1000, as the outlier loss). */
+  /** λ and T of the wrong-class loss (spec 6.4: the outlier loss's defaults). */
   weight: number;
   temperature: number;
   /** The frozen general model p_gen the wrong-class loss compares with (default: --from). */
@@ -43,8 +44,8 @@ export function resolveSupervisedSettings(
     return undefined;
   }
   return {
-    weight: numberFlag(values, 'wrong-class-weight', 6000, { min: 0 }),
-    temperature: numberFlag(values, 'wrong-class-temperature', 1000, { min: Number.MIN_VALUE }),
+    weight: lossWeightFlag(values, 'wrong-class-weight', 'leave out --supervised'),
+    temperature: lossTemperatureFlag(values, 'wrong-class-temperature'),
     general: stringFlag(values, 'general', from),
   };
 }

@@ -1,10 +1,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createRng } from '@hierglow/random';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { openHierglowDataset, verifyHierglowChecksum } from '../formats/hierglow-format.js';
-import { createRng } from '../rng.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
 import { buildGeneralDataset, planCrops } from './general-builder.js';
 

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createRng, deriveSeed, type Rng, randomPermutation } from '@hierglow/random';
 import sharp from 'sharp';
 import { CorruptDatasetError, InvalidArgumentError } from '../errors.js';
 import { HierglowDatasetWriter } from '../formats/hierglow-format.js';
 import { IMAGE_EXTENSIONS, listImageFiles } from '../formats/image-folder.js';
 import { GREY_WEIGHTS, rgbToGreyBytes } from '../pipeline/grey.js';
 import { resizeBilinearPil } from '../pipeline/resize-bilinear.js';
-import { createRng, deriveSeed, type Rng, randomPermutation } from '../rng.js';
 
 /**
  * Builds a "general natural image" dataset, a substitute for 80 Million Tiny Images (spec 2.3,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,12 +12,14 @@ import {
   type CatalogueFile,
   catalogueEntry,
 } from '../catalogue.js';
+import { verifyDatasetFolder } from '../catalogue-folder.js';
 import {
   ChecksumMismatchError,
   DatasetNotFoundError,
   DownloadError,
   InvalidArgumentError,
 } from '../errors.js';
+import { pathExists } from '../path-exists.js';
 import { extractTarGz, extractZip } from './archives.js';
 import { defaultCacheDir } from './cache-dir.js';
 
@@ -98,25 +100,15 @@ export async function download(name: string, options: DownloadOptions = {}): Pro
   for (const file of entry.files) {
     if (splits && !file.splits.some((s) => splits.includes(s))) continue;
     const dest = join(folder, file.name);
-    if (!(await exists(dest))) await withLock(`${dest}.lock`, () => fetchFile(file, dest, options));
+    if (!(await pathExists(dest)))
+      await withLock(`${dest}.lock`, () => fetchFile(file, dest, options));
     if (file.extract) await unpack(file, dest, folder);
   }
   if (options.verify ?? true) {
-    // Imported lazily: opening datasets needs the readers, which need nothing from here.
-    const { verifyDatasetFolder } = await import('../open-dataset.js');
     const wanted = splits ?? [...new Set(entry.files.flatMap((f) => f.splits))];
     await verifyDatasetFolder(entry, folder, wanted);
   }
   return folder;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function unpack(file: CatalogueFile, archive: string, folder: string): Promise<void> {
@@ -124,7 +116,7 @@ async function unpack(file: CatalogueFile, archive: string, folder: string): Pro
     folder,
     `.${file.name}.extracted${file.members ? `-${file.members.join('+')}` : ''}`,
   );
-  if (await exists(marker)) return;
+  if (await pathExists(marker)) return;
   if (file.extract === 'tar.gz') await extractTarGz(archive, folder);
   else
     await extractZip(
@@ -470,7 +462,7 @@ export async function verifyLocalCopy(
 ): Promise<string> {
   const entry = catalogueEntry(name, catalogue);
   for (const copy of entry.systemCopies ?? []) {
-    if (!(await exists(copy.dir))) continue;
+    if (!(await pathExists(copy.dir))) continue;
     for (const [fileName, expected] of Object.entries(copy.sha256)) {
       const path = join(copy.dir, fileName);
       const got = await sha256Of(createReadStream(path));

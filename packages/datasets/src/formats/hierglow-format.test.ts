@@ -1,8 +1,8 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createRng, randomPermutation } from '@hierglow/random';
 import { describe, expect, it } from 'vitest';
 import { CorruptDatasetError, InvalidArgumentError } from '../errors.js';
-import { createRng, randomPermutation } from '../rng.js';
 import { expectCleanFailureOrSuccess, mutations } from '../test-support/fuzz.js';
 import { useTempDirs } from '../test-support/temp-dir.js';
 import { randomBytes } from '../test-support/writers.js';

@@ -1,6 +1,6 @@
+import { createRng, deriveSeed, randomPermutation } from '@hierglow/random';
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageDataset } from '../image-dataset.js';
-import { createRng, deriveSeed, randomPermutation } from '../rng.js';
 import { type TransformOptions, transformBatch, transformShape } from './transforms.js';
 
 /** One batch of model input. */

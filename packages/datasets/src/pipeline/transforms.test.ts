@@ -1,7 +1,7 @@
+import { createRng } from '@hierglow/random';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageBatch } from '../image-dataset.js';
-import { createRng } from '../rng.js';
 import { specTransform, transformBatch } from './transforms.js';
 
 function batchOf(

@@ -1,6 +1,6 @@
+import type { Rng } from '@hierglow/random';
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageBatch } from '../image-dataset.js';
-import type { Rng } from '../rng.js';
 import { greyOf } from './grey.js';
 import { resizeBilinearPil } from './resize-bilinear.js';
 

@@ -1,6 +1,6 @@
+import { createRng } from '@hierglow/random';
 import { expect } from 'vitest';
 import { DatasetError } from '../errors.js';
-import { createRng } from '../rng.js';
 
 /** Variants of a valid file: truncations, byte flips, header scribbles and pure noise. */
 export function* mutations(valid: Uint8Array, seed: number, count: number): Generator<Uint8Array> {

@@ -1,5 +1,5 @@
 import { gzipSync } from 'node:zlib';
-import { createRng } from '../rng.js';
+import { createRng } from '@hierglow/random';
 
 /** Encodes an IDX file: `0 0 type ndim`, big-endian int32 dims, then the data. */
 export function encodeIdx(dims: number[], data: Uint8Array, typeCode = 0x08): Uint8Array {

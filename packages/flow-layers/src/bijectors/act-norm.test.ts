@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { withDataInit } from '../bijector.js';
 import { ShapeError } from '../errors.js';
+import { selectBackend } from '../testing/test-support/on-backends.js';
 import { ActNorm, isDataInitialised } from './act-norm.js';
 
 beforeAll(async () => {

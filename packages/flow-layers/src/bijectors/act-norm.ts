@@ -3,7 +3,6 @@ import {
   activeDataInitPass,
   Bijector,
   type BijectorConfig,
-  type ChannelAffine,
   constantLogDet,
   type ForwardResult,
   type InverseResult,
@@ -12,6 +11,7 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import type { ChannelAffine, ChannelAffineForm } from './channel-affine.js';
 
 /** Options of {@link ActNorm}. */
 export interface ActNormOptions {
@@ -48,7 +48,7 @@ const MIN_INIT_STD = 1e-6;
  * withDataInit(() => norm.forward(batch).dispose());   // data-dependent init
  * const { y, logDet } = norm.forwardAndLogDet(x);
  */
-export class ActNorm extends Bijector {
+export class ActNorm extends Bijector implements ChannelAffineForm {
   readonly type = 'ActNorm';
   readonly shape: readonly number[];
   readonly eps: number;
@@ -101,7 +101,7 @@ export class ActNorm extends Bijector {
   }
 
   /** Per-channel ActNorm: `y = x ⊙ s + loc ⊙ s`, i.e. `diag(s)` and bias `loc ⊙ s`. */
-  override channelAffine(shape: readonly number[]): ChannelAffine | null {
+  channelAffine(shape: readonly number[]): ChannelAffine | null {
     if (this.shape.length !== 1 || activeDataInitPass() !== null) return null;
     this.checkShape(shape);
     return tf.tidy(() => {

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { bijectorFromConfig, withDataInit } from '../bijector.js';
 import { ConfigError } from '../errors.js';
 import { seededNormal } from '../testing/index.js';
-import { batteryOnBackends } from '../testing/test-support/on-backends.js';
+import { batteryOnBackends, selectBackend } from '../testing/test-support/on-backends.js';
 import { ActNorm } from './act-norm.js';
 import { Chain } from './chain.js';
 import { Shuffle } from './permutation.js';

@@ -37,17 +37,8 @@ export class Chain extends Bijector {
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
     return tf.tidy(() => {
-      let y = x;
-      let logDet: tf.Tensor1D | null = null;
-      for (let i = 0; i < this.bijectors.length; ) {
-        // Affine maps of the last axis in a row run as one matrix product (fast paths only).
-        const fused = forwardChannelAffineRun(this.bijectors, i, y);
-        const step = fused?.result ?? this.bijectors[i]!.forwardAndLogDet(y);
-        i += fused?.count ?? 1;
-        y = step.y;
-        logDet = logDet === null ? step.logDet : (tf.add(logDet, step.logDet) as tf.Tensor1D);
-      }
-      return { y, logDet: logDet! };
+      const { y, logDet } = forwardSequence(this.bijectors, x);
+      return { y, logDet };
     });
   }
 
@@ -89,6 +80,47 @@ export class Chain extends Bijector {
   override dispose(): void {
     for (const b of this.bijectors) b.dispose();
   }
+}
+
+/** What {@link forwardSequence} returns; the caller owns every tensor. */
+export interface SequenceResult {
+  y: tf.Tensor;
+  /** The sum of every bijector's log-det, `[batch]`. */
+  logDet: tf.Tensor1D;
+  /** With `perLayerLogDets`: each bijector's own log-det, in order; else null. */
+  layerLogDets: tf.Tensor1D[] | null;
+}
+
+/**
+ * Runs `bijectors` forward in array order (the loop of {@link Chain}, shared with composites
+ * that keep their layers in their own structure, like the Glow scale stack). Where the op set
+ * in force fuses (`FusedOps.fuse`), consecutive affine maps of the channels run as one matrix
+ * product (see `forwardChannelAffineRun`); with `perLayerLogDets` every bijector runs on its
+ * own, so each log-det is its own. Each intermediate activation is freed as soon as the next
+ * bijector has consumed it, so a sequence holds one at a time (a gradient tape keeps its own
+ * references to what the backward pass needs). `x` itself is left alone.
+ */
+export function forwardSequence(
+  bijectors: readonly Bijector[],
+  x: tf.Tensor,
+  options: { perLayerLogDets?: boolean } = {},
+): SequenceResult {
+  const layerLogDets: tf.Tensor1D[] | null = options.perLayerLogDets ? [] : null;
+  let y = x;
+  let logDet = tf.zeros([x.shape[0]!]) as tf.Tensor1D;
+  for (let i = 0; i < bijectors.length; ) {
+    const fused = layerLogDets ? null : forwardChannelAffineRun(bijectors, i, y);
+    const result = fused?.result ?? bijectors[i]!.forwardAndLogDet(y);
+    i += fused?.count ?? 1;
+    if (y !== x && y !== result.y) y.dispose();
+    y = result.y;
+    const sum = tf.add(logDet, result.logDet) as tf.Tensor1D;
+    logDet.dispose();
+    logDet = sum;
+    if (layerLogDets) layerLogDets.push(result.logDet);
+    else result.logDet.dispose();
+  }
+  return { y, logDet, layerLogDets };
 }
 
 registerBijector('Chain', (config) => {

@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import type { Bijector } from '../bijector.js';
 import { withDataInit } from '../bijector.js';
-import { withFastPaths } from '../fast-paths.js';
-import { relativeError } from '../ops/test-support/numeric.js';
-import { perturbVariables, seededNormal } from '../testing/index.js';
+import { perturbVariables, relativeError, seededNormal } from '../testing/index.js';
+import { selectBackend, TEST_BACKENDS, withFusion } from '../testing/test-support/on-backends.js';
 import { ActNorm } from './act-norm.js';
 import { Chain } from './chain.js';
 import { forwardChannelAffineRun } from './channel-affine.js';
@@ -14,7 +12,7 @@ import { Shuffle } from './permutation.js';
 
 /** y, log-det, and the gradient of Σ w·y + Σ log-det w.r.t. x and every trainable variable. */
 function valuesAndGrads(chain: Chain, x: tf.Tensor, fast: boolean): Float32Array[] {
-  return withFastPaths(fast, () =>
+  return withFusion(fast, () =>
     tf.tidy(() => {
       const w = seededNormal(x.shape, 9);
       const vars = chain.trainableVariables();
@@ -36,7 +34,7 @@ function valuesAndGrads(chain: Chain, x: tf.Tensor, fast: boolean): Float32Array
 }
 
 describe('forwardChannelAffineRun (ActNorm → 1x1 conv as one matrix product)', () => {
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of TEST_BACKENDS) {
     for (const lu of [true, false]) {
       for (const shape of [
         [3, 4, 4, 8],
@@ -75,12 +73,15 @@ describe('forwardChannelAffineRun (ActNorm → 1x1 conv as one matrix product)',
       new ActNorm({ shape: [4] }),
     ];
     const x = seededNormal([2, 4], 1);
-    const run = forwardChannelAffineRun(layers, 0, x);
-    expect(run?.count).toBe(2);
-    tf.dispose([run!.result.y, run!.result.logDet]);
-    expect(forwardChannelAffineRun(layers, 2, x)).toBeNull(); // Shuffle is not offered as affine
-    expect(forwardChannelAffineRun(layers, 3, x)).toBeNull(); // a single ActNorm
-    expect(withFastPaths(false, () => forwardChannelAffineRun(layers, 0, x))).toBeNull();
+    withFusion(true, () => {
+      const run = forwardChannelAffineRun(layers, 0, x);
+      expect(run?.count).toBe(2);
+      tf.dispose([run!.result.y, run!.result.logDet]);
+      expect(forwardChannelAffineRun(layers, 2, x)).toBeNull(); // Shuffle is not offered as affine
+      expect(forwardChannelAffineRun(layers, 3, x)).toBeNull(); // a single ActNorm
+    });
+    // The plain ops never fuse.
+    expect(withFusion(false, () => forwardChannelAffineRun(layers, 0, x))).toBeNull();
     x.dispose();
   });
 
@@ -89,7 +90,7 @@ describe('forwardChannelAffineRun (ActNorm → 1x1 conv as one matrix product)',
     const norm = new ActNorm({ shape: [4] });
     const chain = new Chain([norm, new InvConv1x1({ channels: 4, seed: 1 })]);
     const x = tf.add(tf.mul(seededNormal([64, 4], 2), 3), 1);
-    withDataInit(() => chain.forward(x).dispose());
+    withFusion(true, () => withDataInit(() => chain.forward(x).dispose()));
     expect(norm.dataInitialised).toBe(true);
     // Initialised ActNorm output has per-channel mean 0: so does the fused output's preimage.
     const y = norm.forward(x);

@@ -1,18 +1,55 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Bijector, ChannelAffine, ForwardResult } from '../bijector.js';
-import { fastPathsEnabled } from '../fast-paths.js';
-import { matMul, matMulBias } from '../ops/matmul.js';
+import type { Bijector, ForwardResult } from '../bijector.js';
+import { fusedOps } from '../ops/op-registry.js';
+
+/**
+ * A bijector as an affine map of the last axis, `y[..., :] = x[..., :] @ matrix + bias`, with its
+ * log-det per example for one input shape. Tensors are differentiable in the bijector's
+ * variables.
+ */
+export interface ChannelAffine {
+  /**
+   * `[C, C]`: row i holds input channel i's contribution to every output channel; or `[C]`,
+   * the diagonal of a diagonal matrix (a per-channel scale).
+   */
+  matrix: tf.Tensor2D | tf.Tensor1D;
+  /** `[C]`, or null for a linear map. */
+  bias: tf.Tensor1D | null;
+  /** `[batch]`. */
+  logDet: tf.Tensor1D;
+}
+
+/**
+ * Implemented by bijectors that are affine maps of the channels (ActNorm, the 1x1 convolution)
+ * so that a composite can fuse a run of them. Not part of the {@link Bijector} contract: a
+ * bijector that does not implement it is simply run on its own.
+ */
+export interface ChannelAffineForm {
+  /**
+   * This bijector as an affine map of the last axis for inputs of `shape`, or null when it
+   * cannot say so right now (an ActNorm during its data-dependent initialisation pass must see
+   * its input).
+   */
+  channelAffine(shape: readonly number[]): ChannelAffine | null;
+}
+
+/** The bijector's {@link ChannelAffineForm} for `shape`, or null when it has none. */
+function channelAffineOf(bijector: Bijector, shape: readonly number[]): ChannelAffine | null {
+  const form = (bijector as Partial<ChannelAffineForm>).channelAffine;
+  return typeof form === 'function' ? form.call(bijector, shape) : null;
+}
 
 /**
  * Runs the bijectors from `start` on as one matrix product while they are affine maps of the
- * last axis ({@link Bijector.channelAffine}), e.g. a Glow step's ActNorm and invertible 1x1
+ * last axis ({@link ChannelAffineForm}), e.g. a Glow step's ActNorm and invertible 1x1
  * conv: `y = x @ (M₁ M₂ …) + b`, the small `[C, C]` products formed first. Returns the result
  * and how many bijectors it covered, or `null` (run them one by one) when fewer than two in a
- * row are affine or the fast paths are off (`setFastPaths`).
+ * row are affine or the op set in force does not fuse (the plain ops never do: see
+ * `FusedOps.fuse`).
  *
  * Why: ActNorm alone is a broadcast multiply and add over the whole activation, forward and
  * again backward (plus two reductions for its gradients), and the 1x1 conv a matrix product;
- * fused they are one `_FusedMatMul` forward and three small-output kernels backward. The
+ * fused they are one product with bias forward and three small-output kernels backward. The
  * result equals the layer-by-layer one within float32 rounding (the order of the products
  * changes), which the tests check.
  */
@@ -21,14 +58,15 @@ export function forwardChannelAffineRun(
   start: number,
   x: tf.Tensor,
 ): { result: ForwardResult; count: number } | null {
-  if (!fastPathsEnabled() || x.rank < 2) return null;
+  const ops = fusedOps();
+  if (!ops.fuse || x.rank < 2) return null;
   const forms: ChannelAffine[] = [];
   try {
     // In order: a bijector's form is asked for x's shape, which is its input shape only when
     // every one before it in the run is affine (shape-preserving). So an affine bijector
     // followed by a non-affine one builds a form that is then dropped (a few small kernels).
     for (let i = start; i < bijectors.length; i++) {
-      const form = bijectors[i]!.channelAffine(x.shape);
+      const form = channelAffineOf(bijectors[i]!, x.shape);
       if (!form) break;
       forms.push(form);
     }
@@ -44,7 +82,7 @@ export function forwardChannelAffineRun(
       }
       const full = matrix.rank === 2 ? matrix : tf.mul(tf.eye(c), tf.reshape(matrix, [c, 1]));
       const rows = tf.reshape(x, [-1, c]) as tf.Tensor2D;
-      const y = matMulBias(rows, full as tf.Tensor2D, (bias ?? tf.zeros([c])) as tf.Tensor1D);
+      const y = ops.matMulBias(rows, full as tf.Tensor2D, (bias ?? tf.zeros([c])) as tf.Tensor1D);
       return { y: tf.reshape(y, x.shape), logDet: logDet as tf.Tensor1D };
     });
     return { result, count: forms.length };
@@ -60,7 +98,7 @@ function compose(m1: Matrix, m2: Matrix): Matrix {
   if (m1.rank === 1 && m2.rank === 1) return tf.mul(m1, m2) as tf.Tensor1D;
   if (m1.rank === 1) return tf.mul(tf.reshape(m1, [-1, 1]), m2) as tf.Tensor2D; // scales rows
   if (m2.rank === 1) return tf.mul(m1, m2) as tf.Tensor2D; // scales columns
-  return matMul(m1 as tf.Tensor2D, m2 as tf.Tensor2D);
+  return fusedOps().matMul(m1 as tf.Tensor2D, m2 as tf.Tensor2D);
 }
 
 /**

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { bijectorFromConfig, withDataInit } from '../bijector.js';
 import { ConfigError } from '../errors.js';
 import { ConvCouplingNet } from '../nets/conv-coupling-net.js';
 import { DenseCouplingNet } from '../nets/dense-coupling-net.js';
 import { bijectorBattery, perturbVariables, seededNormal } from '../testing/index.js';
+import { selectBackend, TEST_BACKENDS } from '../testing/test-support/on-backends.js';
 import { AdditiveCoupling, AffineCoupling } from './coupling.js';
 
 const LOG_SIGMOID_2 = Math.log(1 / (1 + Math.exp(-2)));
@@ -40,7 +40,7 @@ const denseAdditive = () =>
     net: new DenseCouplingNet({ inFeatures: 3, outFeatures: 3, hidden: 8, seed: 4 }),
   });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of TEST_BACKENDS) {
   describe(`couplings on ${backend}: testing-kit battery`, () => {
     // The battery perturbs every trainable variable (std 0.1), which moves the conv nets'
     // zero-initialised output layers away from zero: the couplings are non-trivial maps.

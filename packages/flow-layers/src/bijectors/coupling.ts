@@ -8,15 +8,14 @@ import {
   prefixVariables,
   registerBijector,
 } from '../bijector.js';
-import { ConfigError, ShapeError } from '../errors.js';
-import { fastPathsEnabled } from '../fast-paths.js';
 import {
   type CouplingNet,
   type CouplingNetConfig,
   couplingNetFromConfig,
-} from '../nets/coupling-net.js';
-import { affineCouplingForward, SCALE_OFFSET } from '../ops/affine-coupling.js';
-import { concatChannelHalves, deinterleaveChannels, splitChannelHalves } from '../ops/channels.js';
+} from '../coupling-net.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import { fusedOps } from '../ops/op-registry.js';
+import { SCALE_OFFSET, sumLogSigmoid } from '../ops/plain-ops.js';
 
 /** Options of {@link AffineCoupling} and {@link AdditiveCoupling}. */
 export interface CouplingOptions {
@@ -72,7 +71,7 @@ abstract class Coupling extends Bijector {
 
   /** [first half, second half] of the last axis. */
   protected halves(v: tf.Tensor): [tf.Tensor, tf.Tensor] {
-    return splitChannelHalves(v);
+    return fusedOps().splitChannelHalves(v);
   }
 
   /** The net's output on the conditioning half, checked against the expected shape. */
@@ -125,13 +124,9 @@ export class AffineCoupling extends Coupling {
     this.checkShape(x.shape);
     return tf.tidy(() => {
       const [xa, xb] = this.halves(x);
-      if (fastPathsEnabled()) {
-        const { yb, logDet } = affineCouplingForward(xb, this.coefficients(xa));
-        return { y: concatChannelHalves(xa, yb), logDet };
-      }
-      const { shift, preScale } = this.shiftAndScale(xa);
-      const yb = tf.mul(tf.add(xb, shift), tf.sigmoid(preScale));
-      return { y: concatChannelHalves(xa, yb), logDet: sumLogSigmoid(preScale) };
+      const ops = fusedOps();
+      const { yb, logDet } = ops.affineCoupling(xb, this.coefficients(xa));
+      return { y: ops.concatChannelHalves(xa, yb), logDet };
     });
   }
 
@@ -142,7 +137,7 @@ export class AffineCoupling extends Coupling {
       const { shift, preScale } = this.shiftAndScale(ya);
       const xb = tf.sub(tf.div(yb, tf.sigmoid(preScale)), shift);
       return {
-        x: concatChannelHalves(ya, xb),
+        x: fusedOps().concatChannelHalves(ya, xb),
         logDet: tf.neg(sumLogSigmoid(preScale)) as tf.Tensor1D,
       };
     });
@@ -150,10 +145,11 @@ export class AffineCoupling extends Coupling {
 
   /**
    * Even output channels are the shift, odd ones the raw scale (EverySecondChan), taken apart
-   * without `gather` (no gradient on wasm); see {@link deinterleaveChannels}.
+   * without `gather` (no gradient on wasm). The forward pass computes the same in one op,
+   * `FusedOps.affineCoupling`.
    */
   private shiftAndScale(xa: tf.Tensor): { shift: tf.Tensor; preScale: tf.Tensor } {
-    const [shift, raw] = deinterleaveChannels(this.coefficients(xa));
+    const [shift, raw] = fusedOps().deinterleaveChannels(this.coefficients(xa));
     return { shift, preScale: tf.add(raw, SCALE_OFFSET) };
   }
 }
@@ -180,7 +176,10 @@ export class AdditiveCoupling extends Coupling {
     return tf.tidy(() => {
       const [xa, xb] = this.halves(x);
       const yb = tf.add(xb, this.coefficients(xa));
-      return { y: concatChannelHalves(xa, yb), logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D };
+      return {
+        y: fusedOps().concatChannelHalves(xa, yb),
+        logDet: tf.zeros([x.shape[0]!]) as tf.Tensor1D,
+      };
     });
   }
 
@@ -189,24 +188,12 @@ export class AdditiveCoupling extends Coupling {
     return tf.tidy(() => {
       const [ya, yb] = this.halves(y);
       const xb = tf.sub(yb, this.coefficients(ya));
-      return { x: concatChannelHalves(ya, xb), logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D };
+      return {
+        x: fusedOps().concatChannelHalves(ya, xb),
+        logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D,
+      };
     });
   }
-}
-
-/**
- * Σ log σ(z) per example, as −Σ softplus(−z): stable for large |z|, and the final negation acts
- * on `[batch]` only (negation is exact, so this equals summing −softplus(−z)). Not
- * `tf.logSigmoid`: its custom gradient captures its input without saving it, so inside a
- * `tf.tidy` under a gradient tape the input is disposed before the backward pass needs it.
- */
-function sumLogSigmoid(z: tf.Tensor): tf.Tensor1D {
-  return tf.neg(sumPerExample(tf.softplus(tf.neg(z)))) as tf.Tensor1D;
-}
-
-/** Sum over every axis but the batch axis: `[B, ...] → [B]`. */
-function sumPerExample(v: tf.Tensor): tf.Tensor1D {
-  return tf.sum(tf.reshape(v, [v.shape[0]!, -1]), 1) as tf.Tensor1D;
 }
 
 function netFromConfig(who: string, config: BijectorConfig): CouplingNet {

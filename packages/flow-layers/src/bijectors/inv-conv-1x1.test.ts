@@ -1,11 +1,11 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { bijectorFromConfig } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { logAbsDet } from '../linalg.js';
-import { createRng } from '../rng.js';
 import { bijectorBattery } from '../testing/index.js';
+import { selectBackend, TEST_BACKENDS } from '../testing/test-support/on-backends.js';
 import { InvConv1x1 } from './inv-conv-1x1.js';
 
 function normal(shape: number[], seed: number, scale = 1): tf.Tensor {
@@ -39,7 +39,7 @@ afterEach(() => {
   for (const l of created.splice(0)) l.dispose();
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of TEST_BACKENDS) {
   describe(`InvConv1x1 on ${backend}: testing-kit battery`, () => {
     // The battery perturbs lower, upper and logS (std 0.1), so the log-det is not 0 there.
     const badInputShapes = [

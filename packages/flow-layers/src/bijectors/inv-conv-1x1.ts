@@ -1,8 +1,8 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Bijector,
   type BijectorConfig,
-  type ChannelAffine,
   constantLogDet,
   type ForwardResult,
   type InverseResult,
@@ -12,9 +12,8 @@ import {
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { invert, logAbsDet, luDecompose, matMulSquare, qrOrthogonal } from '../linalg.js';
-import { luWeight } from '../ops/lu-weight.js';
-import { matMul } from '../ops/matmul.js';
-import { createRng } from '../rng.js';
+import { fusedOps } from '../ops/op-registry.js';
+import type { ChannelAffine, ChannelAffineForm } from './channel-affine.js';
 
 /** Options of {@link InvConv1x1}. */
 export interface InvConv1x1Options {
@@ -48,7 +47,7 @@ export interface InvConv1x1Options {
  * const conv = new InvConv1x1({ channels: 12, seed: 1 });
  * const { y, logDet } = conv.forwardAndLogDet(x); // x: [B, H, W, 12]
  */
-export class InvConv1x1 extends Bijector {
+export class InvConv1x1 extends Bijector implements ChannelAffineForm {
   readonly type = 'InvConv1x1';
   readonly channels: number;
   readonly seed: number;
@@ -141,7 +140,7 @@ export class InvConv1x1 extends Bijector {
   }
 
   /** `y = x @ Wᵀ` per position: matrix `Wᵀ`, no bias. */
-  override channelAffine(shape: readonly number[]): ChannelAffine {
+  channelAffine(shape: readonly number[]): ChannelAffine {
     this.checkShape(shape);
     const logDet = this.forwardLogDetFor(shape);
     return {
@@ -181,8 +180,8 @@ export class InvConv1x1 extends Bijector {
   weight(): tf.Tensor2D {
     if (!this.lu) return tf.clone(this.vars.weight!) as tf.Tensor2D;
     const { p, signS, lower, upper, logS } = this.vars as Record<string, tf.Variable>;
-    // One op on wasm (JavaScript kernels, float64); null elsewhere: the taped ops below.
-    const fast = luWeight(
+    // One op where the fused op set has one (backend-wasm: a float64 kernel); else taped ops.
+    const fast = fusedOps().luWeight(
       p as tf.Tensor2D,
       lower as tf.Tensor2D,
       upper as tf.Tensor2D,
@@ -196,6 +195,7 @@ export class InvConv1x1 extends Bijector {
       // diag(v) as eye ⊙ row vector: tf.diag has no gradient.
       const diag = tf.mul(eye, tf.reshape(tf.mul(signS!, tf.exp(logS!)), [1, this.channels]));
       const u = tf.add(tf.mul(upper!, upperMask), diag) as tf.Tensor2D;
+      const { matMul } = fusedOps();
       return matMul(matMul(p as tf.Tensor2D, l), u);
     });
   }
@@ -217,7 +217,7 @@ export class InvConv1x1 extends Bijector {
   /** `v @ mT` over the last axis, with every leading position flattened into rows. */
   private applyPerPosition(v: tf.Tensor, mT: tf.Tensor2D): tf.Tensor {
     const rows = tf.reshape(v, [-1, this.channels]) as tf.Tensor2D;
-    return tf.reshape(matMul(rows, mT), v.shape);
+    return tf.reshape(fusedOps().matMul(rows, mT), v.shape);
   }
 
   /**

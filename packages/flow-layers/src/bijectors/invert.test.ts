@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { bijectorFromConfig } from '../bijector.js';
 import { seededNormal } from '../testing/index.js';
-import { batteryOnBackends } from '../testing/test-support/on-backends.js';
+import { batteryOnBackends, selectBackend } from '../testing/test-support/on-backends.js';
 import { ActNorm } from './act-norm.js';
 import { Invert } from './invert.js';
 

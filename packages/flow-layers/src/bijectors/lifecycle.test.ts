@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import type { Bijector } from '../bijector.js';
 import { ConvCouplingNet } from '../nets/conv-coupling-net.js';
 import { DenseCouplingNet } from '../nets/dense-coupling-net.js';
+import { selectBackend } from '../testing/test-support/on-backends.js';
 import { ActNorm } from './act-norm.js';
 import { Chain } from './chain.js';
 import { AdditiveCoupling, AffineCoupling } from './coupling.js';

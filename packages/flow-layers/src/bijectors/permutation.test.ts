@@ -1,10 +1,13 @@
+import { createRng, randomPermutation } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { createRng, randomPermutation } from '../rng.js';
 import { seededNormal } from '../testing/index.js';
-import { batteryOnBackends, describeOnBackends } from '../testing/test-support/on-backends.js';
+import {
+  batteryOnBackends,
+  describeOnBackends,
+  selectBackend,
+} from '../testing/test-support/on-backends.js';
 import { Reverse, Shuffle } from './permutation.js';
 
 describe('permutations', () => {

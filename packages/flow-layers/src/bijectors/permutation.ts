@@ -1,3 +1,4 @@
+import { createRng, randomPermutation } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   Bijector,
@@ -9,7 +10,6 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { createRng, randomPermutation } from '../rng.js';
 
 function checkHasLastAxis(who: string, shape: readonly number[], size?: number): void {
   if (shape.length < 2) {

@@ -1,13 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import { withDataInit } from '../bijector.js';
+import { couplingNetFromConfig } from '../coupling-net.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import { withFastPaths } from '../fast-paths.js';
-import { relativeError } from '../ops/test-support/numeric.js';
-import { seededNormal } from '../testing/index.js';
+import { relativeError, seededNormal } from '../testing/index.js';
+import { selectBackend, TEST_BACKENDS, withFusion } from '../testing/test-support/on-backends.js';
 import { ConvCouplingNet } from './conv-coupling-net.js';
-import { couplingNetFromConfig } from './coupling-net.js';
 
 const nets: { dispose(): void }[] = [];
 function make(options: ConstructorParameters<typeof ConvCouplingNet>[0]): ConvCouplingNet {
@@ -59,7 +57,7 @@ describe('ConvCouplingNet', () => {
     expect(Object.values(vars).every((v) => v.trainable)).toBe(true);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of TEST_BACKENDS) {
     it(`outputs zeros at init and a non-trivial map once moved, on ${backend}`, async () => {
       await selectBackend(backend);
       const net = make({ inChannels: 2, outChannels: 4, hidden: 8, seed: 2 });
@@ -112,8 +110,8 @@ describe('ConvCouplingNet', () => {
     });
   }
 
-  for (const backend of ['cpu', 'wasm'] as const) {
-    it(`folded fast path gives the straightforward values and gradients (rtol 1e-5), on ${backend}`, async () => {
+  for (const backend of TEST_BACKENDS) {
+    it(`folded (fusing) path gives the straightforward values and gradients (rtol 1e-5), on ${backend}`, async () => {
       await selectBackend(backend);
       const net = make({ inChannels: 2, outChannels: 4, hidden: 8, seed: 7 });
       const vars = net.variables();
@@ -127,7 +125,7 @@ describe('ConvCouplingNet', () => {
       const x = seededNormal([3, 5, 4, 2], 8);
       const r = seededNormal([3, 5, 4, 4], 9);
       const run = (fast: boolean) =>
-        withFastPaths(fast, () =>
+        withFusion(fast, () =>
           tf.tidy(() => {
             const names = Object.keys(vars);
             const f = (input: tf.Tensor) => tf.sum(tf.mul(net.apply(input), r)) as tf.Scalar;

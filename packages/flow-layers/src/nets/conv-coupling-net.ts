@@ -1,3 +1,4 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   activeDataInitPass,
@@ -6,12 +7,9 @@ import {
   prefixVariables,
 } from '../bijector.js';
 import { ActNorm } from '../bijectors/act-norm.js';
+import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from '../coupling-net.js';
 import { ShapeError } from '../errors.js';
-import { fastPathsEnabled } from '../fast-paths.js';
-import { conv2d, conv2dBias } from '../ops/conv2d.js';
-import { scaleColumns } from '../ops/scale-columns.js';
-import { createRng } from '../rng.js';
-import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
+import { fusedOps } from '../ops/op-registry.js';
 import { assertPositiveIntegers, assertSeed, normalTensor } from './init.js';
 
 /** Options of {@link ConvCouplingNet}. */
@@ -39,12 +37,12 @@ const LOGSCALE_FACTOR = 3;
  * fixed scaling. The ActNorms initialise from data inside `withDataInit`; their log-dets are not
  * part of the flow's and are dropped.
  *
- * All convolutions go through hierglow's {@link conv2d}, whose gradients work on every backend.
- * On the fast path (`fastPathsEnabled`, outside data-dependent initialisation) each ActNorm is
- * folded into the convolution before it, `(conv(x, W) + loc)·s = conv(x, W·s) + loc·s`, and
- * the ReLU fused in: three `FusedConv2D` kernels and no activation-sized element-wise ops. The
- * ActNorms' gradients then come from the small weight products, not from reductions over
- * every activation.
+ * All convolutions go through the op set in force (`FusedOps`). When it fuses (an installed
+ * runtime such as `@hierglow/backend-wasm`, outside data-dependent initialisation) each ActNorm
+ * is folded into the convolution before it, `(conv(x, W) + loc)·s = conv(x, W·s) + loc·s`, and
+ * the ReLU fused in: three convolution-with-bias kernels and no activation-sized element-wise
+ * ops. The ActNorms' gradients then come from the small weight products, not from reductions
+ * over every activation.
  *
  * Variables: `conv1.weight`, `norm1.loc`, `norm1.logs`, `conv2.weight`, `norm2.loc`,
  * `norm2.logs`, `conv3.weight`, `conv3.bias`, `conv3.logs` (all trainable). Kernels are
@@ -96,8 +94,9 @@ export class ConvCouplingNet implements CouplingNet {
         `ConvCouplingNet expects an NHWC input [batch, height, width, ${this.inChannels}], got [${x.shape}]`,
       );
     }
-    if (fastPathsEnabled() && activeDataInitPass() === null)
-      return this.applyFolded(x as tf.Tensor4D);
+    const ops = fusedOps();
+    if (ops.fuse && activeDataInitPass() === null) return this.applyFolded(x as tf.Tensor4D);
+    const { conv2d } = ops;
     return tf.tidy(() => {
       let h = conv2d(x as tf.Tensor4D, this.conv1 as tf.Tensor4D, 'same');
       h = tf.relu(this.norm1.forward(h)) as tf.Tensor4D;
@@ -110,6 +109,7 @@ export class ConvCouplingNet implements CouplingNet {
 
   /** {@link apply} with the ActNorms folded into the convolutions (same function). */
   private applyFolded(x: tf.Tensor4D): tf.Tensor4D {
+    const { conv2dBias, scaleColumns } = fusedOps();
     return tf.tidy(() => {
       const layer = (h: tf.Tensor4D, w: tf.Variable, norm: ActNorm) => {
         // The net's ActNorms have eps 0: their scale is exp(logs).

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
+import { couplingNetFromConfig } from '../coupling-net.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import { seededNormal } from '../testing/index.js';
-import { couplingNetFromConfig } from './coupling-net.js';
+import { selectBackend, TEST_BACKENDS } from '../testing/test-support/on-backends.js';
 import { DenseCouplingNet } from './dense-coupling-net.js';
 
 const nets: { dispose(): void }[] = [];
@@ -76,7 +76,7 @@ describe('DenseCouplingNet', () => {
     expect(net.outChannels).toBe(20);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of TEST_BACKENDS) {
     it(`matches a float64 reference forward pass and does not leak, on ${backend}`, async () => {
       await selectBackend(backend);
       const net = make({ inFeatures: 5, outFeatures: 8, hidden: 16, seed: 3 });

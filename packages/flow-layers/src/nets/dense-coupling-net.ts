@@ -1,10 +1,10 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedVariables } from '../bijector.js';
 import { ownedVariable } from '../bijector.js';
+import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from '../coupling-net.js';
 import { ShapeError } from '../errors.js';
-import { matMul } from '../ops/matmul.js';
-import { createRng } from '../rng.js';
-import { type CouplingNet, type CouplingNetConfig, registerCouplingNet } from './coupling-net.js';
+import { fusedOps } from '../ops/op-registry.js';
 import { assertPositiveIntegers, assertSeed, uniformTensor } from './init.js';
 
 /** Options of {@link DenseCouplingNet}. */
@@ -24,7 +24,7 @@ export interface DenseCouplingNetOptions {
  * vectors: Linear → ReLU → Linear → ReLU → Linear, every layer with PyTorch's default Linear
  * initialisation (weights and biases U(±1/√fan_in)); no zero init, no ActNorm.
  *
- * Products go through hierglow's {@link matMul}, whose gradient is fast on wasm.
+ * Products go through the op set in force (`FusedOps.matMul`).
  *
  * Variables: `linear{1,2,3}.weight` (`[in, out]`, the transpose of PyTorch's `[out, in]`) and
  * `linear{1,2,3}.bias` (all trainable).
@@ -86,7 +86,7 @@ export class DenseCouplingNet implements CouplingNet {
     return tf.tidy(() => {
       let h = x as tf.Tensor2D;
       this.layers.forEach(({ weight, bias }, i) => {
-        h = tf.add(matMul(h, weight as tf.Tensor2D), bias);
+        h = tf.add(fusedOps().matMul(h, weight as tf.Tensor2D), bias);
         if (i < this.layers.length - 1) h = tf.relu(h);
       });
       return h;

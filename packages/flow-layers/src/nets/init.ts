@@ -1,6 +1,6 @@
+import type { Rng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.js';
-import type { Rng } from '../rng.js';
 
 /** A tensor of i.i.d. N(0, std²) draws from a seeded JS generator (reproducible on every backend). */
 export function normalTensor(shape: number[], std: number, rng: Rng): tf.Tensor {

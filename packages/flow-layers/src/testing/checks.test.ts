@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../backend.js';
 import {
   Bijector,
   type BijectorConfig,
@@ -20,6 +19,7 @@ import {
   checkShapes,
   seededNormal,
 } from './index.js';
+import { selectBackend, TEST_BACKENDS } from './test-support/on-backends.js';
 
 beforeAll(async () => {
   await selectBackend('cpu');
@@ -165,7 +165,7 @@ describe('testing kit', () => {
   });
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
+for (const backend of TEST_BACKENDS) {
   describe(`ActNorm battery on ${backend}`, () => {
     beforeAll(async () => {
       await selectBackend(backend);

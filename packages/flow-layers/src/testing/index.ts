@@ -28,4 +28,5 @@ export {
   type JacobianOptions,
   type Tolerance,
 } from './checks.js';
+export { relativeError } from './compare.js';
 export { perturbVariables, seededNormal, seededUniform } from './inputs.js';

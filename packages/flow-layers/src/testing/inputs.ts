@@ -1,6 +1,6 @@
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Bijector } from '../bijector.js';
-import { createRng } from '../rng.js';
 
 /**
  * A float32 tensor of i.i.d. normal values drawn from a seeded generator, so every run and

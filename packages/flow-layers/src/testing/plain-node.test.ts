@@ -18,7 +18,7 @@ describe('testing kit under plain node', () => {
   const scratch = join(pkg, 'node_modules', '.cache', `plain-node-kit-${process.pid}`);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-  it('every bijector passes its battery on wasm and cpu', () => {
+  it('every bijector passes its battery on cpu', () => {
     mkdirSync(scratch, { recursive: true });
     const tsc = spawnSync(
       process.execPath,

@@ -12,13 +12,13 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrainableModel } from '../state/trainable-model.js';
+import { initialTrainingState } from '../state/training-state.js';
 import { Adamax } from '../train/adamax.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from '../train/test-support/tiny-flow.js';
-import type { TrainableModel } from '../train/trainable-model.js';
-import { initialTrainingState } from '../train/training-state.js';
 import { recoverInterruptedSave, type SaveStage, sha256 } from './atomic-directory.js';
 import {
   CHECKPOINT_FILES,

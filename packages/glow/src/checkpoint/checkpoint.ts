@@ -2,9 +2,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Adamax, AdamaxOptions, AdamaxState } from '../train/adamax.js';
-import type { ModelConfigJson, ModelFactory, TrainableModel } from '../train/trainable-model.js';
-import { type TrainingState, trainingStateProblem } from '../train/training-state.js';
+import type { AdamaxOptions, AdamaxState, StatefulOptimizer } from '../state/optimizer-state.js';
+import type { ModelConfigJson, ModelFactory, TrainableModel } from '../state/trainable-model.js';
+import { type TrainingState, trainingStateProblem } from '../state/training-state.js';
 import {
   crashTestStageHook,
   type DirectoryFile,
@@ -92,7 +92,7 @@ export interface CheckpointMetadata {
 /** What {@link saveCheckpoint} stores. */
 export interface CheckpointInput {
   model: TrainableModel;
-  optimizer?: Adamax;
+  optimizer?: StatefulOptimizer;
   trainingState?: TrainingState;
   metadata?: CheckpointMetadata;
 }
@@ -218,7 +218,7 @@ function nonFiniteSummary(entry: SafetensorsEntry): string | null {
   return `holds ${Number.isNaN(first) ? 'NaN' : String(first)} (${count} of ${data.length} values are not finite)`;
 }
 
-async function encodeOptimizer(optimizer: Adamax): Promise<Uint8Array> {
+async function encodeOptimizer(optimizer: StatefulOptimizer): Promise<Uint8Array> {
   const state = optimizer.getState();
   const tensors: Record<string, tf.Tensor> = {};
   for (const name of Object.keys(state.steps)) {

@@ -1,4 +1,4 @@
-import { selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointCorruptError } from './errors.js';

@@ -1,8 +1,6 @@
 import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { restoreModel } from '../checkpoint/checkpoint.js';
 import { ClassConditionalGlow } from './class-conditional-glow.js';
-import { createModel } from './create-model.js';
 import { Glow } from './glow.js';
 
 /**
@@ -53,42 +51,6 @@ export function toClassConditional(model: Glow, numClasses: number): ClassCondit
     }
   });
   return converted;
-}
-
-/**
- * Loads a checkpoint as a class-conditional Glow: a class-conditional checkpoint as it is, an
- * unsupervised Glow checkpoint through {@link toClassConditional}. The optimizer state, if any,
- * is not returned (fine-tuning starts a fresh optimizer, spec 6.3); resume a run with
- * `restoreModel` instead.
- *
- * @param numClasses the classes wanted; a class-conditional checkpoint must have as many
- * @example
- * const model = await restoreClassConditional('runs/general/final', 10);
- */
-export async function restoreClassConditional(
-  dir: string,
-  numClasses: number,
-): Promise<ClassConditionalGlow> {
-  const restored = await restoreModel(dir, createModel);
-  const s = restored.optimizerState;
-  if (s) tf.dispose([...Object.values(s.expAvg), ...Object.values(s.expInf)]);
-  const model = restored.model;
-  if (model instanceof ClassConditionalGlow) {
-    if (model.numClasses !== numClasses) {
-      model.dispose();
-      throw new ConfigError(
-        `${dir}: the checkpoint's model has ${model.numClasses} classes, not the ${numClasses} asked for`,
-      );
-    }
-    return model;
-  }
-  try {
-    return toClassConditional(model as Glow, numClasses);
-  } catch (e) {
-    throw new ConfigError(`${dir}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    model.dispose();
-  }
 }
 
 function describe(model: unknown): string {

@@ -1,14 +1,9 @@
-import {
-  ConfigError,
-  createRng,
-  flattenNchw,
-  type NamedVariables,
-  prefixVariables,
-  unflattenNchw,
-} from '@hierglow/flow-layers';
+import { ConfigError, type NamedVariables, prefixVariables } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { ClassConditionalHead } from './class-head.js';
 import type { GlowConfigInput } from './config.js';
+import { flattenNchw, unflattenNchw } from './flatten-nchw.js';
 import { Glow } from './glow.js';
 import { sizeOf } from './layout.js';
 import type { LogProbResult, SampleOptions, ScaleLogProbTerms } from './scale-model.js';

@@ -1,4 +1,4 @@
-import { setFastPaths, withFastPaths } from '@hierglow/flow-layers';
+import { setFastPaths, withFastPaths } from '@hierglow/backend-wasm';
 import { perturbVariables } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, expect, it } from 'vitest';

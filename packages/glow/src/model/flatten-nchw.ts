@@ -3,14 +3,27 @@ import {
   type BijectorConfig,
   ConfigError,
   type ForwardResult,
-  flattenNchw,
   type InverseResult,
   registerBijector,
   ShapeError,
-  unflattenNchw,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { sizeOf } from './layout.js';
+
+/**
+ * NHWC `[B, H, W, C]` to `[B, C·H·W]` in NCHW order (index `c·H·W + h·W + w`): the reference
+ * code's flattening, so per-dimension parameters line up with a PyTorch checkpoint.
+ */
+export function flattenNchw(x: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]) as tf.Tensor2D);
+}
+
+/** Inverse of {@link flattenNchw}: `[B, C·H·W]` back to NHWC `[B, H, W, C]`. */
+export function unflattenNchw(flat: tf.Tensor, [b, h, w, c]: readonly number[]): tf.Tensor4D {
+  return tf.tidy(
+    () => tf.transpose(tf.reshape(flat, [b!, c!, h!, w!]), [0, 2, 3, 1]) as tf.Tensor4D,
+  );
+}
 
 /** Options of {@link FlattenNchw}. */
 export interface FlattenNchwOptions {

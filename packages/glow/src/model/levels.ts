@@ -5,7 +5,6 @@ import {
   type Bijector,
   ConvCouplingNet,
   type CouplingNet,
-  createRng,
   DenseCouplingNet,
   InvConv1x1,
   Invert,
@@ -13,6 +12,7 @@ import {
   Shuffle,
   Squeeze,
 } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import type { CouplingKind, PermutationKind, PriorKind } from './config.js';
 import { FlattenNchw } from './flatten-nchw.js';
 import { sizeOf } from './layout.js';

@@ -1,13 +1,12 @@
 import {
   ActNorm,
   constantLogDet,
-  conv2d,
-  flattenNchw,
+  fusedOps,
   type NamedVariables,
   prefixVariables,
-  unflattenNchw,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
+import { flattenNchw, unflattenNchw } from './flatten-nchw.js';
 import { sizeOf } from './layout.js';
 
 /** Output of {@link ScalePrior.standardize}: the standard-normal variables and the log-det. */
@@ -156,7 +155,7 @@ export class ConditionalPrior implements ScalePrior {
       );
     }
     const [b, h, w, c] = [passedOn.shape[0], ...this.shape] as number[];
-    const raw = tf.add(conv2d(passedOn, this.weight as tf.Tensor4D, 'same'), this.bias);
+    const raw = tf.add(fusedOps().conv2d(passedOn, this.weight as tf.Tensor4D, 'same'), this.bias);
     const scaled = tf.mul(raw, tf.exp(tf.mul(this.logs, ZERO_CONV_LOGSCALE_FACTOR)));
     const pairs = tf.reshape(scaled, [b!, h!, w!, c!, 2]);
     const [mean, logScale] = tf.unstack(pairs, 4) as [tf.Tensor4D, tf.Tensor4D];

@@ -1,10 +1,10 @@
 import {
   type Bijector,
-  forwardChannelAffineRun,
+  forwardSequence,
+  fusedOps,
   type NamedVariables,
   prefixVariables,
   ShapeError,
-  splitChannelHalves,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ScalePrior } from './prior.js';
@@ -72,32 +72,29 @@ export class ScaleStack {
       if (terms.levelInputs) terms.levelInputs.push(k === 0 ? tf.clone(h) : h);
       // One tidy per scale keeps peak memory to one scale's intermediates outside a gradient tape.
       const out = tf.tidy(() => {
-        let y: tf.Tensor = h;
-        let flowLogDet = tf.zeros([x.shape[0]]) as tf.Tensor1D;
-        const layerLogDets: tf.Tensor1D[] = [];
-        const bijectors = level.layers.map((layer) => layer.bijector);
-        for (let i = 0; i < bijectors.length; ) {
-          // Affine maps of the channels in a row (ActNorm → 1x1 conv) run as one matrix
-          // product, unless the caller asked for every layer's own log-det.
-          const fused = terms.layerLogDets ? null : forwardChannelAffineRun(bijectors, i, y);
-          const result = fused?.result ?? bijectors[i]!.forwardAndLogDet(y);
-          i += fused?.count ?? 1;
-          // Free each activation as soon as the next layer has it, so a scale holds one at a
-          // time (a gradient tape keeps its own copies of what the backward pass needs).
-          if (y !== h && y !== result.y) y.dispose();
-          y = result.y;
-          const sum = tf.add(flowLogDet, result.logDet) as tf.Tensor1D;
-          flowLogDet.dispose();
-          flowLogDet = sum;
-          if (terms.layerLogDets) layerLogDets.push(result.logDet);
-          else result.logDet.dispose();
-        }
+        // ActNorm → 1x1 conv run as one product where the ops fuse, unless the caller asked
+        // for every layer's own log-det.
+        const {
+          y,
+          logDet: flowLogDet,
+          layerLogDets,
+        } = forwardSequence(
+          level.layers.map((layer) => layer.bijector),
+          h,
+          { perLayerLogDets: terms.layerLogDets !== undefined },
+        );
         const [z, passedOn] = level.split
           ? splitHalves(y as tf.Tensor4D)
           : [y as tf.Tensor4D, null];
         const { u, logDet: priorLogDet } = level.prior.standardize(z, passedOn);
         // tf.tidy results cannot hold null: the passed-on half travels as a 0- or 1-element list.
-        return { u, flowLogDet, priorLogDet, passedOn: passedOn ? [passedOn] : [], layerLogDets };
+        return {
+          u,
+          flowLogDet,
+          priorLogDet,
+          passedOn: passedOn ? [passedOn] : [],
+          layerLogDets: layerLogDets ?? [],
+        };
       });
       if (terms.levelInputs === undefined && k > 0) h.dispose();
       terms.latents.push(out.u);
@@ -166,6 +163,6 @@ export class ScaleStack {
 
 /** First and second half of the channels (last axis) of an NHWC tensor (spec 3.1, 10.2). */
 function splitHalves(y: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
-  const [first, second] = splitChannelHalves(y);
+  const [first, second] = fusedOps().splitChannelHalves(y);
   return [first as tf.Tensor4D, second as tf.Tensor4D];
 }

@@ -1,11 +1,11 @@
-import { assignVariables, ConfigError, flattenNchw, unflattenNchw } from '@hierglow/flow-layers';
+import { assignVariables, ConfigError } from '@hierglow/flow-layers';
 import { checkNoTensorLeak, perturbVariables } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, expect, it } from 'vitest';
 import { resolveModelConfig } from './config.js';
 import { createModel } from './create-model.js';
+import { flattenNchw, unflattenNchw } from './flatten-nchw.js';
 import { DenseGlow, Glow } from './glow.js';
-
 import { modelAsBijector } from './model-bijector.js';
 import { PatchGlow } from './patch-glow.js';
 import { describeOnBackends, maxAbsDiff, noisyPixels, values } from './test-support/fixtures.js';

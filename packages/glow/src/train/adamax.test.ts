@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
+import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADAMAX_DEFAULTS, Adamax } from './adamax.js';

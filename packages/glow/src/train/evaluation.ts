@@ -1,7 +1,7 @@
 import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
+import type { TrainableModel } from '../state/trainable-model.js';
 import { batchImages, disposeBatch, type TrainingBatch } from './data.js';
-import type { TrainableModel } from './trainable-model.js';
 
 /** Mean likelihood figures of a model over a data set. */
 export interface NllSummary {

@@ -1,4 +1,4 @@
-import { allFiniteKernel, simdKernelsAvailable } from '@hierglow/flow-layers';
+import { allFiniteKernel, simdKernelsAvailable } from '@hierglow/backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**

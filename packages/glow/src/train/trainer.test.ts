@@ -1,14 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, selectBackend } from '@hierglow/flow-layers';
+import { selectBackend } from '@hierglow/backend-wasm';
+import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint, restoreModel } from '../checkpoint/checkpoint.js';
+import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
 import type { DataStream, TrainingBatch } from './data.js';
 import { initializeFromData, meanBitsPerDim } from './evaluation.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from './test-support/tiny-flow.js';
-import type { LogProbOutput, TrainableModel } from './trainable-model.js';
 import { Trainer, type TrainerEvent } from './trainer.js';
 
 let root: string;

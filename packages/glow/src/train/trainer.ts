@@ -2,7 +2,10 @@ import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { DEFAULT_SEED } from '../model/config.js';
-import { Adamax, type AdamaxOptions, type AdamaxState } from './adamax.js';
+import type { AdamaxOptions, AdamaxState } from '../state/optimizer-state.js';
+import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
+import { initialTrainingState, type TrainingState } from '../state/training-state.js';
+import { Adamax } from './adamax.js';
 import {
   batchImages,
   batchLabels,
@@ -13,8 +16,6 @@ import {
 } from './data.js';
 import { TrainingDivergedError } from './errors.js';
 import { allFinite } from './flat.js';
-import type { LogProbOutput, TrainableModel } from './trainable-model.js';
-import { initialTrainingState, type TrainingState } from './training-state.js';
 
 /** What an extra loss term sees at each step. Tensors are valid only during `compute`. */
 export interface ExtraLossContext {

@@ -2,7 +2,7 @@
  * Helpers for this package's model tests (not shipped: `test-support` is excluded from the
  * build). Shapes are tiny so the tests run in seconds on two shared cores.
  */
-import { type BackendName, selectBackend } from '@hierglow/flow-layers';
+import { type BackendName, selectBackend } from '@hierglow/backend-wasm';
 import { seededUniform } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe } from 'vitest';

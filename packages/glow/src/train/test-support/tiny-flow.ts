@@ -1,12 +1,11 @@
-import {
-  ActNorm,
-  createRng,
-  type NamedVariables,
-  prefixVariables,
-  withDataInit,
-} from '@hierglow/flow-layers';
+import { ActNorm, type NamedVariables, prefixVariables, withDataInit } from '@hierglow/flow-layers';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LogProbOutput, ModelConfigJson, TrainableModel } from '../trainable-model.js';
+import type {
+  LogProbOutput,
+  ModelConfigJson,
+  TrainableModel,
+} from '../../state/trainable-model.js';
 
 /** Options of {@link TinyFlow}. */
 export type TinyFlowOptions = {

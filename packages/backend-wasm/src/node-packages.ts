@@ -1,0 +1,52 @@
+import { createRequire } from 'node:module';
+
+/**
+ * Node-only: loading the tfjs backend packages and reading their versions. Kept apart from
+ * backend.ts so that a browser entry can supply its own (static imports) without touching
+ * backend selection.
+ */
+const require = createRequire(import.meta.url);
+
+/** `require(name)`: the tfjs backend packages are CommonJS and register themselves on load. */
+export function loadPackage<T = unknown>(name: string): T {
+  return require(name) as T;
+}
+
+/** The installed version of `pkg`, or undefined when it is not installed. */
+export function packageVersion(pkg: string): string | undefined {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+type ProcessEvent = 'uncaughtException' | 'unhandledRejection';
+const PROCESS_EVENTS: readonly ProcessEvent[] = ['uncaughtException', 'unhandledRejection'];
+
+/**
+ * Runs `init` (a wasm backend's initialisation) and then removes the `uncaughtException` and
+ * `unhandledRejection` listeners it added to `process`.
+ *
+ * Why: Emscripten's Node glue adds listeners that rethrow every error that is not its own
+ * `ExitStatus`. Rethrowing inside an `uncaughtException` listener makes Node abort with exit
+ * code 7 ("internal exception handler failure") instead of 1, without running `exit` listeners,
+ * so any error in user code after `selectBackend` looked like a crash of hierglow and left
+ * temporary files behind. tfjs never calls `exit` from wasm, so the listeners have nothing to do;
+ * tfjs itself removes them only when the module is disposed.
+ */
+export async function withoutAddedExitListeners<T>(init: () => Promise<T>): Promise<T> {
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(PROCESS_EVENTS.map((e) => [e, new Set(emitter.listeners(e))]));
+  try {
+    return await init();
+  } finally {
+    for (const event of PROCESS_EVENTS) {
+      for (const listener of emitter.listeners(event)) {
+        if (!before.get(event)!.has(listener)) {
+          emitter.removeListener(event, listener as (...args: unknown[]) => void);
+        }
+      }
+    }
+  }
+}
