@@ -9,8 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '@hierglow/backend-wasm';
-import { createRng } from '@hierglow/random';
 import { createModel, restoreModel, restoreModelFromBytes } from '@hierglow/glow';
+import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 
 const { values, positionals } = parseArgs({
