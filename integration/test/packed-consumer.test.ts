@@ -23,7 +23,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const published = ['flow-layers', 'glow', 'anomaly-metrics', 'datasets', 'cli'];
+const published = [
+  'random',
+  'flow-layers',
+  'backend-wasm',
+  'glow',
+  'anomaly-metrics',
+  'datasets',
+  'cli',
+];
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 
 function run(command: string, args: string[], cwd: string): string {

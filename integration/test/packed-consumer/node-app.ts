@@ -9,6 +9,7 @@ import {
   readLikelihoodOutput,
 } from '@hierglow/anomaly-metrics';
 import { auroc } from '@hierglow/anomaly-metrics/metrics';
+import { selectBackend } from '@hierglow/backend-wasm';
 import { type CommandIO, main } from '@hierglow/cli';
 import { inMemoryDataset } from '@hierglow/datasets';
 import {
@@ -19,7 +20,6 @@ import {
   NormalizingFlow,
   Reverse,
   StandardNormal,
-  selectBackend,
   withDataInit,
 } from '@hierglow/flow-layers';
 import { checkJacobianLogDet, seededNormal } from '@hierglow/flow-layers/testing';

@@ -75,8 +75,6 @@ export async function runTrainingFromFlags(
 ): Promise<TrainingOutcome> {
   const out = requiredStringFlag(values, 'out', command, 'RUN_DIR (the folder this run writes)');
   const paths = runPaths(out);
-  // Before anything else: a run that cannot write its folder must not start.
-  prepareOutputFolder('out', out);
   const resume = booleanFlag(values, 'resume');
   let flags: Record<string, unknown>;
   let createdAt = new Date().toISOString();
@@ -97,7 +95,10 @@ export async function runTrainingFromFlags(
     }
     flags = recordableFlags(values);
   }
+  // Flags are checked before the folder is made, so a refused flag leaves nothing behind; the
+  // folder is checked before any long work, so a run that cannot write it does not start.
   const settings = resolveTrainingSettings(command, { ...flags, out });
+  prepareOutputFolder('out', out);
   return runTraining(settings, flags, createdAt, io);
 }
 
