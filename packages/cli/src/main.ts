@@ -1,6 +1,7 @@
 import { selectBackend } from '@hierglow/backend-wasm';
 import type { Command, CommandIO } from './command.js';
 import { backendsCommand } from './commands/backends.js';
+import { compareCommand } from './commands/compare.js';
 import {
   dataBuildGeneralCommand,
   dataDownloadCommand,
@@ -39,6 +40,7 @@ const COMMANDS: Command[] = [
   dataSplitClassesCommand,
   dataSubsetCommand,
   reproduceFashionCommand,
+  compareCommand,
   backendsCommand,
 ];
 

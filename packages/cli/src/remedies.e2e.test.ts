@@ -86,5 +86,13 @@ describe('the paper baselines through the CLI', () => {
     const labelColumn = header.indexOf('label');
     const labels = new Set(csv.slice(1).map((row) => row.split(',')[labelColumn]));
     expect(labels.size).toBeGreaterThan(5);
+
+    const compare = await runCli(['compare', 'a=eval', 'b=eval/metrics.json'], dir);
+    expect(compare.code, compare.stderr).toBe(0);
+    expect(compare.stdout).toMatch(/\| a \| background-ratio \|/);
+    expect(compare.stdout).toMatch(/## AUROC 95 % bootstrap intervals/);
+    const missing = await runCli(['compare', 'a=nowhere'], dir);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nowhere\/metrics\.json does not exist/);
   });
 });

@@ -2,7 +2,14 @@ import { markdownTable } from './markdown.js';
 import type { MetricsFile } from './metrics.js';
 
 /** The scores the paper's claims are about, in the order of its argument. */
-export const HEADLINE_SCORES = ['raw', 'final-scale', 'ratio', 'complexity', 's-score'] as const;
+export const HEADLINE_SCORES = [
+  'raw',
+  'final-scale',
+  'ratio',
+  'background-ratio',
+  'complexity',
+  's-score',
+] as const;
 
 /**
  * A Markdown comparison of several evaluations of the same sets: AUROC (%) of the headline
@@ -13,6 +20,7 @@ export function comparisonTable(results: { name: string; metrics: MetricsFile }[
   if (!first) return '';
   const ood = first.ood.map((o) => o.name);
   const rows: string[][] = [];
+  const intervals: string[][] = [];
   for (const { name, metrics } of results) {
     for (const score of HEADLINE_SCORES) {
       const per = metrics.metrics[score];
@@ -20,12 +28,24 @@ export function comparisonTable(results: { name: string; metrics: MetricsFile }[
       const vals = ood.map((o) => per[o]?.auroc ?? Number.NaN);
       const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
       rows.push([name, score, ...vals.map((x) => (100 * x).toFixed(1)), (100 * mean).toFixed(1)]);
+      intervals.push([
+        name,
+        score,
+        ...ood.map((o) => {
+          const ci = per[o]?.auroc_ci95;
+          return ci ? `${(100 * ci[0]).toFixed(1)}–${(100 * ci[1]).toFixed(1)}` : '–';
+        }),
+      ]);
     }
   }
   const lines = [
     `# AUROC (%): ${first.inDistribution.name} test vs OOD sets`,
     '',
     markdownTable(['model', 'score', ...ood, 'mean'], rows),
+    '',
+    '## AUROC 95 % bootstrap intervals (%)',
+    '',
+    markdownTable(['model', 'score', ...ood], intervals),
     '',
   ];
   const withGeneral = results.filter((r) => r.metrics.rankCorrelation);
