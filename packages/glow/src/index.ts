@@ -85,12 +85,14 @@ export {
   type SampleOptions,
   type ScaleLogProbTerms,
   ScaleModel,
+  ScaleReversiblePass,
 } from './model/scale-model.js';
 export {
   type NamedLayer,
   type ScaleForwardOptions,
   type ScaleLevel,
   ScaleStack,
+  type ScaleTermGradients,
   type ScaleTerms,
 } from './model/scale-stack.js';
 export type { AdamaxOptions, AdamaxState } from './state/optimizer-state.js';
@@ -98,6 +100,7 @@ export type {
   LogProbOutput,
   ModelConfigJson,
   ModelFactory,
+  ReversibleForward,
   TrainableModel,
 } from './state/trainable-model.js';
 export { initialTrainingState, type TrainingState } from './state/training-state.js';
@@ -121,4 +124,6 @@ export {
   type TrainerCheckpointOptions,
   type TrainerEvent,
   type TrainerOptions,
+  TRAINING_MEMORY_MODES,
+  type TrainingMemory,
 } from './train/trainer.js';
