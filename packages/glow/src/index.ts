@@ -120,10 +120,10 @@ export {
   type FineTuneOptions,
   type FitResult,
   type StepReport,
+  TRAINING_MEMORY_MODES,
   Trainer,
   type TrainerCheckpointOptions,
   type TrainerEvent,
   type TrainerOptions,
-  TRAINING_MEMORY_MODES,
   type TrainingMemory,
 } from './train/trainer.js';

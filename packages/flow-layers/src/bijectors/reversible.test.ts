@@ -16,7 +16,12 @@ function glowChain(steps: number, seed: number): Chain {
   for (let s = 0; s < steps; s++) {
     layers.push(new ActNorm({ shape: [4] }));
     layers.push(new InvConv1x1({ channels: 4, seed: seed + s, lu: true }));
-    const net = new ConvCouplingNet({ inChannels: 2, outChannels: 4, hidden: 6, seed: seed + 50 + s });
+    const net = new ConvCouplingNet({
+      inChannels: 2,
+      outChannels: 4,
+      hidden: 6,
+      seed: seed + 50 + s,
+    });
     layers.push(new AffineCoupling({ channels: 4, net }));
   }
   const chain = new Chain(layers);

@@ -213,7 +213,11 @@ export class ScaleStack {
         const dh = tf.tidy(() => {
           const fromPrior = priorGrads[1];
           if (dPassedOn && fromPrior) return tf.add(dPassedOn, fromPrior);
-          return dPassedOn ? tf.clone(dPassedOn) : fromPrior ? tf.clone(fromPrior) : tf.zerosLike(passedOn);
+          return dPassedOn
+            ? tf.clone(dPassedOn)
+            : fromPrior
+              ? tf.clone(fromPrior)
+              : tf.zerosLike(passedOn);
         });
         dy = tf.concat([dz, dh], 3);
         tf.dispose([dz, dh, priorGrads[1] ?? []]);

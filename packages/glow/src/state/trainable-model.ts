@@ -26,7 +26,10 @@ export interface ReversibleForward {
    * Adds the flow's variable gradients to `into` (by tfjs variable name), given the gradients
    * with respect to `leaves`, in order (`undefined` where the loss does not read a leaf).
    */
-  backward(leafGradients: readonly (tf.Tensor | undefined)[], into: Record<string, tf.Tensor>): void;
+  backward(
+    leafGradients: readonly (tf.Tensor | undefined)[],
+    into: Record<string, tf.Tensor>,
+  ): void;
   dispose(): void;
 }
 

@@ -8,8 +8,8 @@ import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { toClassConditional } from '../model/class-conditional-convert.js';
-import { createModel } from '../model/create-model.js';
 import type { ModelConfigInput } from '../model/config.js';
+import { createModel } from '../model/create-model.js';
 import type { Glow } from '../model/glow.js';
 import { describeOnBackends } from '../model/test-support/fixtures.js';
 import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
@@ -20,11 +20,17 @@ import { type FineTuneOptions, Trainer, type TrainerOptions } from './trainer.js
 /** Dequantised pixels `v/256 − 0.5 + u` (spec 2.1), deterministic in (seed, epoch, batch). */
 function pixels(batches: number, size: number, shape: readonly number[], labels = 0): DataStream {
   return function* ({ seed, epoch }) {
-    for (let b = 0; b < batches; b++) yield pixelBatch(seed + epoch * 1000 + b, size, shape, labels);
+    for (let b = 0; b < batches; b++)
+      yield pixelBatch(seed + epoch * 1000 + b, size, shape, labels);
   };
 }
 
-function pixelBatch(seed: number, size: number, shape: readonly number[], labels = 0): TrainingBatch {
+function pixelBatch(
+  seed: number,
+  size: number,
+  shape: readonly number[],
+  labels = 0,
+): TrainingBatch {
   const rng = createRng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(size * n);
@@ -112,7 +118,8 @@ describeOnBackends('reversible gradients equal autodiff', (backend) => {
     it(`tiny ${JSON.stringify(variant)}, after 6 autodiff steps moved the weights`, async () => {
       const config = { ...TINY, ...variant } as ModelConfigInput;
       if (variant.kind === 'patch-glow') delete (config as { levels?: number }).levels;
-      if (variant.kind === 'patch-glow') delete (config as { stepsPerLevel?: number }).stepsPerLevel;
+      if (variant.kind === 'patch-glow')
+        delete (config as { stepsPerLevel?: number }).stepsPerLevel;
       const model = await initialised(config);
       const shape = [8, 8, 1];
       const atInit = compareModes(model, {}, () => pixelBatch(5, 4, shape));
@@ -135,10 +142,13 @@ describeOnBackends('reversible gradients equal autodiff', (backend) => {
     const general = await initialised({ kind: 'glow', ...TINY, seed: 9 });
     const model = toClassConditional(base, 3);
     // Move the heads (zero at conversion) and the flow away from their starting points.
-    await new Trainer(model, { epochs: 1, evaluateAtStart: false, optimizer: { learningRate: 3e-3 } }).fit(
-      pixels(4, 4, [8, 8, 1], 3),
-    );
-    const softplusMean = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.softplus(tf.sub(a, b))) as tf.Scalar;
+    await new Trainer(model, {
+      epochs: 1,
+      evaluateAtStart: false,
+      optimizer: { learningRate: 3e-3 },
+    }).fit(pixels(4, 4, [8, 8, 1], 3));
+    const softplusMean = (a: tf.Tensor, b: tf.Tensor) =>
+      tf.mean(tf.softplus(tf.sub(a, b))) as tf.Scalar;
     const fineTune: FineTuneOptions = {
       frozenModel: general,
       frozenOnTrainingBatch: true,
@@ -151,12 +161,18 @@ describeOnBackends('reversible gradients equal autodiff', (backend) => {
         {
           name: 'wrong-class',
           compute: (ctx) =>
-            softplusMean(tf.div(ctx.output.logPPerClass!, 50), tf.div(tf.expandDims(ctx.frozen!.logP, 1), 50)),
+            softplusMean(
+              tf.div(ctx.output.logPPerClass!, 50),
+              tf.div(tf.expandDims(ctx.frozen!.logP, 1), 50),
+            ),
         },
         {
           name: 'outlier',
           compute: (ctx) =>
-            softplusMean(tf.div(ctx.auxiliary!.logProb().logP, 50), tf.div(ctx.auxiliary!.frozen!.logP, 50)),
+            softplusMean(
+              tf.div(ctx.auxiliary!.logProb().logP, 50),
+              tf.div(ctx.auxiliary!.frozen!.logP, 50),
+            ),
         },
       ],
     };
@@ -167,7 +183,9 @@ describeOnBackends('reversible gradients equal autodiff', (backend) => {
       () => pixelBatch(12, 4, [8, 8, 1]),
     );
     report('supervised with outlier loss', result);
-    expect(result.variables).toBe(Object.values(model.variables()).filter((v) => v.trainable).length);
+    expect(result.variables).toBe(
+      Object.values(model.variables()).filter((v) => v.trainable).length,
+    );
     expect(result.error).toBeLessThan(tolerance);
     model.dispose();
     general.dispose();
@@ -176,9 +194,11 @@ describeOnBackends('reversible gradients equal autodiff', (backend) => {
   it('medium-like graph (32x32, L 3, K 16, hidden 16) after 3 autodiff steps', async () => {
     const model = await initialised(MEDIUM_LIKE);
     const shape = [32, 32, 1];
-    await new Trainer(model, { epochs: 1, evaluateAtStart: false, optimizer: { learningRate: 2e-3 } }).fit(
-      pixels(3, 2, shape),
-    );
+    await new Trainer(model, {
+      epochs: 1,
+      evaluateAtStart: false,
+      optimizer: { learningRate: 2e-3 },
+    }).fit(pixels(3, 2, shape));
     const result = compareModes(model, {}, () => pixelBatch(21, 2, shape));
     report('medium-like', result);
     expect(result.error).toBeLessThan(tolerance);
@@ -198,10 +218,12 @@ describe('reversible training', () => {
       getConfig: () => model.getConfig(),
       dispose: () => {},
     };
-    expect(() => new Trainer(bare, { epochs: 1, memory: 'reversible' })).toThrow(/reversibleForward/);
-    expect(
-      () => new Trainer(model, { epochs: 1, memory: 'checkpointed' as 'reversible' }),
-    ).toThrow(/'memory' must be one of autodiff, reversible/);
+    expect(() => new Trainer(bare, { epochs: 1, memory: 'reversible' })).toThrow(
+      /reversibleForward/,
+    );
+    expect(() => new Trainer(model, { epochs: 1, memory: 'checkpointed' as 'reversible' })).toThrow(
+      /'memory' must be one of autodiff, reversible/,
+    );
     model.dispose();
   });
 
@@ -226,7 +248,106 @@ describe('reversible training', () => {
     }
     expect(losses.reversible!.length).toBe(8);
     losses.reversible!.forEach((loss, i) => {
-      expect(Math.abs(loss - losses.autodiff![i]!) / Math.abs(losses.autodiff![i]!)).toBeLessThan(1e-4);
+      expect(Math.abs(loss - losses.autodiff![i]!) / Math.abs(losses.autodiff![i]!)).toBeLessThan(
+        1e-4,
+      );
     });
   });
+});
+
+describe('reversible memory', () => {
+  /**
+   * Bytes a gradient computation holds at its peak beyond what it starts with and what it
+   * returns (one gradient per variable): the activations. Peak from `tf.profile`, which samples
+   * the live bytes after every kernel.
+   */
+  async function activationBytes(stepsPerLevel: number, memory: 'autodiff' | 'reversible') {
+    const shape = [16, 16, 1];
+    const model = await initialised({
+      kind: 'glow',
+      height: 16,
+      width: 16,
+      channels: 1,
+      levels: 2,
+      stepsPerLevel,
+      hidden: 8,
+    });
+    const trainer = new Trainer(model, { epochs: 1, memory });
+    // A first call warms up anything cached (kernels, constants), outside the measurement.
+    tf.dispose(Object.values(trainer.gradients(pixelBatch(3, 16, shape)).grads));
+    const start = tf.memory().numBytes;
+    let gradientBytes = 0;
+    const profile = await tf.profile(() => {
+      const { grads } = trainer.gradients(pixelBatch(4, 16, shape));
+      gradientBytes = Object.values(grads).reduce((sum, g) => sum + 4 * g.size, 0);
+      tf.dispose(Object.values(grads));
+    });
+    model.dispose();
+    return profile.peakBytes - start - gradientBytes;
+  }
+
+  it('does not grow with the number of flow steps (K 2 vs K 8), unlike autodiff', async () => {
+    await selectBackend('cpu');
+    const reversible = [
+      await activationBytes(2, 'reversible'),
+      await activationBytes(8, 'reversible'),
+    ];
+    const autodiff = [await activationBytes(2, 'autodiff'), await activationBytes(8, 'autodiff')];
+    console.log(
+      `activation bytes at the peak, K 2 → K 8: reversible ${reversible.join(' → ')}, autodiff ${autodiff.join(' → ')}`,
+    );
+    // The measure sees depth: autodiff's activations grow about linearly in K.
+    expect(autodiff[1]! / autodiff[0]!).toBeGreaterThan(2.5);
+    // Reversible: flat, within the small per-step tensors (log-dets, LU factors).
+    expect(reversible[1]! / reversible[0]!).toBeLessThan(1.2);
+    expect(reversible[1]!).toBeLessThan(autodiff[1]! / 3);
+  }, 120_000);
+});
+
+describe('recompute error over training', () => {
+  it('stays at float32 rounding while training moves the weights', async () => {
+    await selectBackend('cpu');
+    const shape = [16, 16, 1];
+    const model = await initialised({
+      kind: 'glow',
+      height: 16,
+      width: 16,
+      channels: 1,
+      levels: 2,
+      stepsPerLevel: 4,
+      hidden: 16,
+    });
+    const probe = tf.tensor4d(pixelBatch(99, 4, shape).x as Float32Array, [4, 16, 16, 1]);
+    const rows: string[] = [];
+    const measure = (step: number) => {
+      const roundTrip = tf.tidy(
+        () => tf.max(tf.abs(tf.sub(model.decode(model.encode(probe)), probe))).dataSync()[0]!,
+      );
+      const grads = compareModes(model, {}, () => pixelBatch(98, 4, shape));
+      rows.push(
+        `step ${step}: inverse round trip max |x − f⁻¹(f(x))| ${roundTrip.toExponential(2)}, ` +
+          `gradient worst relative error ${grads.error.toExponential(2)} (${grads.name})`,
+      );
+      return { roundTrip, gradient: grads.error };
+    };
+    const errors = [measure(0)];
+    for (let round = 1; round <= 3; round++) {
+      await new Trainer(model, {
+        epochs: 1,
+        seed: round,
+        evaluateAtStart: false,
+        optimizer: { learningRate: 5e-3 },
+      }).fit(pixels(10, 8, shape));
+      errors.push(measure(round * 10));
+    }
+    console.log(
+      `recompute error over training (16x16, L 2, K 4, hidden 16, lr 5e-3):\n${rows.join('\n')}`,
+    );
+    for (const e of errors) {
+      expect(e.roundTrip).toBeLessThan(1e-4);
+      expect(e.gradient).toBeLessThan(1e-4);
+    }
+    probe.dispose();
+    model.dispose();
+  }, 120_000);
 });

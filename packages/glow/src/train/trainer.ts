@@ -8,11 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { DEFAULT_SEED } from '../model/config.js';
 import type { AdamaxOptions, AdamaxState } from '../state/optimizer-state.js';
-import type {
-  LogProbOutput,
-  ReversibleForward,
-  TrainableModel,
-} from '../state/trainable-model.js';
+import type { LogProbOutput, ReversibleForward, TrainableModel } from '../state/trainable-model.js';
 import { initialTrainingState, type TrainingState } from '../state/training-state.js';
 import { Adamax } from './adamax.js';
 import {
