@@ -491,7 +491,10 @@ export class Trainer {
         aux = { x: batchImages(auxiliaryBatch, 'auxiliary batch') };
         owned.push(aux.x);
         const al = batchLabels(auxiliaryBatch, 'auxiliary batch');
-        if (al) owned.push((aux.labels = al));
+        if (al) {
+          aux.labels = al;
+          owned.push(al);
+        }
         if (fine?.frozenModel) {
           aux.frozen = detachedOutput(fine.frozenModel, aux.x);
           owned.push(...outputTensors(aux.frozen));
