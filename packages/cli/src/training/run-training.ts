@@ -232,6 +232,7 @@ async function runTraining(
         supervised: settings.supervised ?? null,
         batchSize: settings.batchSize,
         seed: settings.seed,
+        memory: settings.memory,
         run: settings.out,
       },
     };
@@ -269,6 +270,7 @@ async function runTraining(
         beforeSave: () => history.save(),
       },
       maxConsecutiveSkippedSteps: settings.maxSkippedSteps,
+      memory: settings.memory,
       ...(evaluate ? { evaluate } : {}),
       ...(fineTune ? { fineTune } : {}),
     });
