@@ -89,10 +89,19 @@ describe('reversible backprop', () => {
   it('detects a wrong gradient: a head that is not differentiated changes the result', () => {
     const chain = glowChain(2, 11);
     const x = seededNormal([2, 4, 4, 1], 13, 0.5);
-    const full = reversibleVariableGrads(chain, x, (y, logDet) =>
-      tf.neg(tf.mean(tf.add(tf.mul(tf.sum(tf.reshape(tf.square(y), [2, -1]), 1), -0.5), logDet))),
+    const full = reversibleVariableGrads(
+      chain,
+      x,
+      (y, logDet) =>
+        tf.neg(
+          tf.mean(tf.add(tf.mul(tf.sum(tf.reshape(tf.square(y), [2, -1]), 1), -0.5), logDet)),
+        ) as tf.Scalar,
     );
-    const logDetOnly = reversibleVariableGrads(chain, x, (_y, logDet) => tf.neg(tf.mean(logDet)));
+    const logDetOnly = reversibleVariableGrads(
+      chain,
+      x,
+      (_y, logDet) => tf.neg(tf.mean(logDet)) as tf.Scalar,
+    );
     expect(maxRelativeError(logDetOnly.grads, full.grads)).toBeGreaterThan(1e-2);
     tf.dispose([full.value, logDetOnly.value, x]);
     tf.dispose([...Object.values(full.grads), ...Object.values(logDetOnly.grads)]);

@@ -98,10 +98,10 @@ const MEDIUM_LIKE = {
 } as const;
 
 /** Relative error allowed per variable (issue 17), on both backends. */
-const TOLERANCE = { cpu: 1e-4, wasm: 1e-4 } as const;
+const TOLERANCE = 1e-4;
 
 describeOnBackends('reversible gradients equal autodiff', (backend) => {
-  const tolerance = TOLERANCE[backend];
+  const tolerance = TOLERANCE;
   const report = (what: string, r: { error: number; name: string; lossError: number }) => {
     console.log(
       `[${backend}] ${what}: worst per-variable relative error ${r.error.toExponential(2)} (${r.name}), loss ${r.lossError.toExponential(2)}`,
