@@ -17,3 +17,23 @@ export const CONFIGS = {
     score: 64,
   },
 };
+
+/**
+ * Reversible training (issue 17, `memory: 'reversible'`): the batches autodiff cannot reach in
+ * the wasm heap at the paper's size, and medium at its usual batch beside autodiff. The PyTorch
+ * reference trains at the same batch (with autodiff: it keeps its activations).
+ */
+export const REVERSIBLE_ROWS = [
+  { config: 'paper', batch: 64 },
+  { config: 'paper', batch: 16 },
+  { config: 'medium', batch: 64 },
+];
+
+/**
+ * `--smoke`: every config shrunk to a few seconds (8x8, K 2, hidden 8, batches of at most 4), to
+ * check that the script and its workers run; its timings mean nothing.
+ */
+export function smokeConfig(config) {
+  const model = { ...config.model, height: 8, width: 8, levels: 2, stepsPerLevel: 2, hidden: 8 };
+  return { model, train: Math.min(config.train, 4), score: Math.min(config.score, 4) };
+}

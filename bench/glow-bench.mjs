@@ -6,11 +6,17 @@
  *   npx turbo run build --filter=@hierglow/glow   # glow, backend-wasm and flow-layers
  *   node bench/glow-bench.mjs                       # small, medium, paper; 3 timed runs each
  *   node bench/glow-bench.mjs --configs small --runs 5 --backend cpu --skip-torch
+ *   node bench/glow-bench.mjs --configs paper --no-reversible
+ *   node bench/glow-bench.mjs --smoke --skip-torch    # tiny shapes: checks the script runs
  *   node bench/glow-bench.mjs --help
  *
  * - train: forward + backward + Adamax update of the mean discrete NLL (hierglow: one
  *   `Trainer.trainStep`, which also checks the gradients are finite; PyTorch: the same loop).
  * - score: log p(x) without gradients.
+ * - train (reversible): the same step with `memory: 'reversible'` (each flow step's input
+ *   recomputed from its output in the backward pass), at the batches of REVERSIBLE_ROWS
+ *   (configs.mjs): the paper config at 64 and 16, medium at 64, with peak RSS; PyTorch trains
+ *   at the same batch.
  * Every (config, mode, implementation) runs in its own process, so each peak RSS is its own and
  * the wasm heap (which never shrinks) starts empty. The first iterations are not timed (XNNPACK
  * operator creation, heap growth); the figure is batch / median step time.
@@ -20,7 +26,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CONFIGS } from './configs.mjs';
+import { CONFIGS, REVERSIBLE_ROWS, smokeConfig } from './configs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -33,6 +39,8 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     python: { type: 'string', default: '/usr/bin/python3' },
     'skip-torch': { type: 'boolean', default: false },
+    'no-reversible': { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
     'timeout-minutes': { type: 'string', default: '30' },
     worker: { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -49,6 +57,8 @@ if (args.help) {
   --threads N            wasm threads (default 2)
   --python PATH          python3 with PyTorch for the reference (default /usr/bin/python3)
   --skip-torch           hierglow only
+  --no-reversible        leave out the reversible-training rows
+  --smoke                tiny shapes, 1 run, no warm-up: checks the script, not the speed
   --timeout-minutes N    per measurement (default 30)
 
 Take numbers on a quiet machine: every measurement is a median of step times.`);
@@ -68,7 +78,7 @@ function pixels(n, h, w, c, seed) {
 }
 
 /** One measurement in this process; prints one JSON line. */
-async function worker({ model: modelConfig, mode, batch, runs, warmup, backend }) {
+async function worker({ model: modelConfig, mode, batch, runs, warmup, backend, memory }) {
   const { selectBackend, backendInfo } = await import('@hierglow/backend-wasm');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');
@@ -86,7 +96,7 @@ async function worker({ model: modelConfig, mode, batch, runs, warmup, backend }
   let lastNll = Number.NaN;
   let skipped = 0;
   if (mode === 'train') {
-    const trainer = new Trainer(model, { epochs: 1 });
+    const trainer = new Trainer(model, { epochs: 1, memory: memory ?? 'autodiff' });
     step = () => {
       const report = trainer.trainStep({ x, shape });
       lastNll = report.nll;
@@ -115,6 +125,7 @@ async function worker({ model: modelConfig, mode, batch, runs, warmup, backend }
       simd: info.simd,
       threads: info.threads,
       mode,
+      memory: mode === 'train' ? (memory ?? 'autodiff') : null,
       batch,
       seconds,
       medianSeconds: median,
@@ -162,8 +173,9 @@ async function main() {
   const names = args.configs.split(',').map((s) => s.trim());
   for (const n of names)
     if (!CONFIGS[n]) throw new Error(`unknown config '${n}' (small, medium, paper)`);
-  const runs = Number(args.runs);
-  const warmup = Number(args.warmup);
+  const configOf = (name) => (args.smoke ? smokeConfig(CONFIGS[name]) : CONFIGS[name]);
+  const runs = args.smoke ? 1 : Number(args.runs);
+  const warmup = args.smoke ? 0 : Number(args.warmup);
   const timeoutMs = Number(args['timeout-minutes']) * 60_000;
   const loadBefore = loadavg()[0];
   const started = Date.now();
@@ -175,58 +187,67 @@ async function main() {
     `load average before: ${loadBefore.toFixed(2)} (2 cores; > 0.5 means other jobs compete). ` +
       "The 'load avg after' column includes this benchmark's own 2 threads: about 2 means no competition.\n",
   );
+  if (args.smoke) console.log('SMOKE MODE: tiny shapes, one run; these timings mean nothing.\n');
   const rows = [];
+  const measurements = [];
   for (const name of names) {
-    const { model, train, score } = CONFIGS[name];
-    for (const [mode, batch] of [
-      ['score', score],
-      ['train', train],
-    ]) {
-      // Both sides get the fully resolved config (every default spelled out): same architecture.
-      const job = {
-        model: resolveModelConfig({ ...model, seed: 1 }),
-        mode,
-        batch,
-        runs,
-        warmup,
-        backend: args.backend,
-      };
-      const ours = await runJson(
-        process.execPath,
-        [fileURLToPath(import.meta.url), '--worker', JSON.stringify(job)],
-        timeoutMs,
-      );
-      const torch = args['skip-torch']
-        ? { error: 'skipped' }
-        : await runJson(
-            args.python,
-            [
-              join(here, 'reference', 'bench_torch.py'),
-              '--config',
-              JSON.stringify(job.model),
-              '--mode',
-              mode,
-              '--batch',
-              String(batch),
-              '--runs',
-              String(runs),
-              '--warmup',
-              String(warmup),
-              '--threads',
-              args.threads,
-            ],
-            timeoutMs,
-          );
-      const row = { name, mode, batch, ours, torch, load: loadavg()[0] };
-      rows.push(row);
-      console.error(
-        `${name} ${mode} b${batch}: hierglow ${fmt(ours.imagesPerSecond)} img/s${ours.error ? ` (${ours.error})` : ''}, ` +
-          `pytorch ${fmt(torch.imagesPerSecond)} img/s${torch.error ? ` (${torch.error})` : ''}`,
-      );
+    const { train, score } = configOf(name);
+    measurements.push({ name, mode: 'score', batch: score, memory: null });
+    measurements.push({ name, mode: 'train', batch: train, memory: 'autodiff' });
+  }
+  if (!args['no-reversible']) {
+    for (const row of REVERSIBLE_ROWS.filter((r) => names.includes(r.config))) {
+      const batch = args.smoke ? Math.min(row.batch, 4) : row.batch;
+      measurements.push({ name: row.config, mode: 'train', batch, memory: 'reversible' });
     }
   }
+  for (const { name, mode, batch, memory } of measurements) {
+    // Both sides get the fully resolved config (every default spelled out): same architecture.
+    const job = {
+      model: resolveModelConfig({ ...configOf(name).model, seed: 1 }),
+      mode,
+      batch,
+      runs,
+      warmup,
+      backend: args.backend,
+      ...(memory ? { memory } : {}),
+    };
+    const ours = await runJson(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--worker', JSON.stringify(job)],
+      timeoutMs,
+    );
+    const torch = args['skip-torch']
+      ? { error: 'skipped' }
+      : await runJson(
+          args.python,
+          [
+            join(here, 'reference', 'bench_torch.py'),
+            '--config',
+            JSON.stringify(job.model),
+            '--mode',
+            mode,
+            '--batch',
+            String(batch),
+            '--runs',
+            String(runs),
+            '--warmup',
+            String(warmup),
+            '--threads',
+            args.threads,
+          ],
+          timeoutMs,
+        );
+    const label = memory === 'reversible' ? 'train (reversible)' : mode;
+    const row = { name, mode: label, batch, ours, torch, load: loadavg()[0] };
+    rows.push(row);
+    console.error(
+      `${name} ${label} b${batch}: hierglow ${fmt(ours.imagesPerSecond)} img/s${ours.error ? ` (${ours.error})` : ''}, ` +
+        `pytorch ${fmt(torch.imagesPerSecond)} img/s${torch.error ? ` (${torch.error})` : ''}`,
+    );
+  }
   const describe = (name) => {
-    const m = CONFIGS[name].model;
+    const m = configOf(name).model;
     return `${name} (K=${m.stepsPerLevel}, hidden ${m.hidden}, ${m.channels}x${m.height}x${m.width})`;
   };
   console.log(
@@ -250,7 +271,9 @@ async function main() {
     );
   }
   console.log(
-    'paper config: training batch 4 and scoring batch 64 (not 64 / 256) on both sides, because the wasm heap is capped at 4 GiB.',
+    'paper config: autodiff training at batch 4 and scoring at 64 (not 64 / 256) on both sides, because the wasm heap ' +
+      "is capped at 4 GiB; 'train (reversible)' rows keep no per-step activations and run at the paper's batch. " +
+      'PyTorch trains with autodiff at every batch.',
   );
   console.log(
     `load average after: ${loadavg()[0].toFixed(2)}; wall time ${((Date.now() - started) / 60000).toFixed(1)} min. ` +

@@ -60,6 +60,11 @@ function trainArgs(out: string, extra: string[] = []): string[] {
   ];
 }
 
+/** Whether `all[i]` is an `--eval-…` flag or its value (a run with `--no-eval` drops them). */
+function isEvalFlag(all: string[], i: number): boolean {
+  return /^--eval-/.test(all[i]!) || /^--eval-/.test(all[i - 1] ?? '');
+}
+
 describe('hierglow (built binary)', () => {
   it('prints help and the version, and rejects unknown commands and flags in one line', async () => {
     const help = await runCli(['--help'], dir);
@@ -230,6 +235,46 @@ describe('hierglow (built binary)', () => {
     expect(html).toMatch(/data:image\/png;base64,/);
     expect(html).toMatch(/Training curves/);
     expect(html).not.toMatch(/<script|src="http/);
+  });
+
+  it('trains with --memory reversible to the autodiff run, and keeps the mode on --resume', async () => {
+    const once = ['--epochs', '1', '--no-eval'];
+    const autodiff = await runCli(
+      trainArgs('mem-autodiff', once).filter((a, i, all) => !isEvalFlag(all, i)),
+      dir,
+    );
+    expect(autodiff.code, autodiff.stderr).toBe(0);
+    const reversible = await runCli(
+      trainArgs('mem-reversible', [...once, '--memory', 'reversible']).filter(
+        (a, i, all) => !isEvalFlag(all, i),
+      ),
+      dir,
+    );
+    expect(reversible.code, reversible.stderr).toBe(0);
+    const losses = async (run: string) =>
+      JSON.parse(await readFile(join(dir, run, 'history.json'), 'utf8')).steps.loss as number[];
+    const expected = await losses('mem-autodiff');
+    const actual = await losses('mem-reversible');
+    expect(actual).toHaveLength(expected.length);
+    actual.forEach((loss, i) => {
+      expect(Math.abs(loss - expected[i]!) / Math.abs(expected[i]!)).toBeLessThan(1e-4);
+    });
+    const config = JSON.parse(await readFile(join(dir, 'mem-reversible', 'config.json'), 'utf8'));
+    expect(config.flags.memory).toBe('reversible');
+    expect(config.settings.memory).toBe('reversible');
+    // --resume without --memory continues with the recorded mode.
+    const resumed = await runCli(
+      ['train', '--out', 'mem-reversible', '--resume', '--epochs', '2', ...CPU],
+      dir,
+    );
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = JSON.parse(await readFile(join(dir, 'mem-reversible', 'config.json'), 'utf8'));
+    expect(after.settings.memory).toBe('reversible');
+    expectOneLineError(
+      await runCli(trainArgs('mem-bad', ['--memory', 'checkpointed']), dir),
+      2,
+      /--memory/,
+    );
   });
 
   it('refuses an incompatible checkpoint in one line', async () => {

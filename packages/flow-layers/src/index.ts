@@ -33,6 +33,13 @@ export { InvConv1x1, type InvConv1x1Options } from './bijectors/inv-conv-1x1.js'
 export { Invert } from './bijectors/invert.js';
 export { Reverse, Shuffle, type ShuffleOptions } from './bijectors/permutation.js';
 export { Reshape, type ReshapeOptions } from './bijectors/reshape.js';
+export {
+  accumulateGradient,
+  backwardSequence,
+  reversibleVariableGrads,
+  type SequenceBackwardResult,
+  type VariableGradients,
+} from './bijectors/reversible.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
 export {
   type CouplingNet,

@@ -85,12 +85,14 @@ export {
   type SampleOptions,
   type ScaleLogProbTerms,
   ScaleModel,
+  ScaleReversiblePass,
 } from './model/scale-model.js';
 export {
   type NamedLayer,
   type ScaleForwardOptions,
   type ScaleLevel,
   ScaleStack,
+  type ScaleTermGradients,
   type ScaleTerms,
 } from './model/scale-stack.js';
 export type { AdamaxOptions, AdamaxState } from './state/optimizer-state.js';
@@ -98,6 +100,7 @@ export type {
   LogProbOutput,
   ModelConfigJson,
   ModelFactory,
+  ReversibleForward,
   TrainableModel,
 } from './state/trainable-model.js';
 export { initialTrainingState, type TrainingState } from './state/training-state.js';
@@ -117,8 +120,10 @@ export {
   type FineTuneOptions,
   type FitResult,
   type StepReport,
+  TRAINING_MEMORY_MODES,
   Trainer,
   type TrainerCheckpointOptions,
   type TrainerEvent,
   type TrainerOptions,
+  type TrainingMemory,
 } from './train/trainer.js';

@@ -13,6 +13,12 @@ describe('resumeFlags', () => {
     });
   });
 
+  it('keeps a recorded --memory on resume and lets it change (same gradients either way)', () => {
+    const withMemory = { ...recorded, memory: 'reversible' };
+    expect(resumeFlags(withMemory, { resume: true }, 'r')).toEqual(withMemory);
+    expect(resumeFlags(withMemory, { memory: 'autodiff' }, 'r').memory).toBe('autodiff');
+  });
+
   it('refuses a changed or new setting, naming the flag', () => {
     expect(() => resumeFlags(recorded, { lr: '0.01' }, 'r')).toThrow(
       /was started with --lr 0.0005; drop --lr 0.01/,

@@ -36,8 +36,11 @@ export interface RunConfigFile {
 
 /** Flags that are not part of a run's identity: where it is, how to continue it, the backend. */
 const SESSION_FLAGS = new Set(['out', 'resume', 'backend', 'config', 'help']);
-/** Flags `--resume` may change: more epochs extend a finished run; the divergence stop. */
-const RESUMABLE_CHANGES = new Set(['epochs', 'max-skipped-steps']);
+/**
+ * Flags `--resume` may change: more epochs extend a finished run; the divergence stop; how the
+ * backward pass keeps memory (the same gradients either way).
+ */
+const RESUMABLE_CHANGES = new Set(['epochs', 'max-skipped-steps', 'memory']);
 /** Flags whose values may be paths (made absolute so a run resumes from any folder). */
 const PATH_FLAGS = new Set(['data', 'eval-data', 'from', 'general', 'outlier-data']);
 

@@ -233,6 +233,7 @@ async function runTraining(
         supervised: settings.supervised ?? null,
         batchSize: settings.batchSize,
         seed: settings.seed,
+        memory: settings.memory,
         run: settings.out,
       },
     };
@@ -270,6 +271,7 @@ async function runTraining(
         beforeSave: () => history.save(),
       },
       maxConsecutiveSkippedSteps: settings.maxSkippedSteps,
+      memory: settings.memory,
       ...(evaluate ? { evaluate } : {}),
       ...(fineTune ? { fineTune } : {}),
     });

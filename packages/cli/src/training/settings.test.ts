@@ -20,6 +20,15 @@ const finetune = (flags: Record<string, unknown>) =>
     ...flags,
   });
 
+describe('--memory', () => {
+  it('defaults to autodiff, takes reversible for train and finetune, and names the flag when wrong', () => {
+    expect(train({}).memory).toBe('autodiff');
+    expect(train({ memory: 'reversible' }).memory).toBe('reversible');
+    expect(finetune({ memory: 'reversible' }).memory).toBe('reversible');
+    expect(() => train({ memory: 'checkpoint' })).toThrow(/--memory/);
+  });
+});
+
 describe('model flags become glow’s ModelConfig, checked once when the flags are read', () => {
   it('fills what the flags leave out from glow’s MODEL_DEFAULTS, and the channels from the data', () => {
     const { model, seed } = train({ size: '16', levels: '2', hidden: '8' });

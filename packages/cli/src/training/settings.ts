@@ -7,6 +7,8 @@ import {
   type ModelConfig,
   type ModelConfigInput,
   resolveModelConfig,
+  TRAINING_MEMORY_MODES,
+  type TrainingMemory,
 } from '@hierglow/glow';
 import { AUGMENT_MODES, type AugmentMode, type DataRef } from '../data/data-source.js';
 import {
@@ -46,6 +48,7 @@ export const COMMON_TRAINING_OPTIONS = {
   seed: { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'max-skipped-steps': { type: 'string' },
+  memory: { type: 'string' },
   'eval-data': { type: 'string' },
   'eval-split': { type: 'string' },
   'eval-images': { type: 'string' },
@@ -135,6 +138,11 @@ export interface TrainingSettings {
   checkpointEverySteps: number;
   /** Consecutive non-finite steps that stop the run as diverged. */
   maxSkippedSteps: number;
+  /**
+   * The trainer's backward pass: 'autodiff' keeps every activation; 'reversible' recomputes
+   * each flow step's input from its output (memory independent of the number of steps).
+   */
+  memory: TrainingMemory;
 }
 
 function limitFlag(values: Record<string, unknown>, name: string): number | undefined {
@@ -237,6 +245,7 @@ export function resolveTrainingSettings(
         integer: true,
       },
     ),
+    memory: choiceFlag(values, 'memory', TRAINING_MEMORY_MODES, 'autodiff'),
   };
   if (command === 'train') {
     for (const flag of Object.keys(FINETUNE_OPTIONS)) {

@@ -89,6 +89,11 @@ export interface SequenceResult {
   logDet: tf.Tensor1D;
   /** With `perLayerLogDets`: each bijector's own log-det, in order; else null. */
   layerLogDets: tf.Tensor1D[] | null;
+  /**
+   * How many bijectors each forward unit covered, in order (1, or the length of a fused
+   * channel-affine run): `backwardSequence` recomputes and differentiates the same units.
+   */
+  unitSizes: number[];
 }
 
 /**
@@ -106,12 +111,14 @@ export function forwardSequence(
   options: { perLayerLogDets?: boolean } = {},
 ): SequenceResult {
   const layerLogDets: tf.Tensor1D[] | null = options.perLayerLogDets ? [] : null;
+  const unitSizes: number[] = [];
   let y = x;
   let logDet = tf.zeros([x.shape[0]!]) as tf.Tensor1D;
   for (let i = 0; i < bijectors.length; ) {
     const fused = layerLogDets ? null : forwardChannelAffineRun(bijectors, i, y);
     const result = fused?.result ?? bijectors[i]!.forwardAndLogDet(y);
     i += fused?.count ?? 1;
+    unitSizes.push(fused?.count ?? 1);
     if (y !== x && y !== result.y) y.dispose();
     y = result.y;
     const sum = tf.add(logDet, result.logDet) as tf.Tensor1D;
@@ -120,7 +127,7 @@ export function forwardSequence(
     if (layerLogDets) layerLogDets.push(result.logDet);
     else result.logDet.dispose();
   }
-  return { y, logDet, layerLogDets };
+  return { y, logDet, layerLogDets, unitSizes };
 }
 
 registerBijector('Chain', (config) => {

@@ -7,6 +7,7 @@ import { flattenNchw, unflattenNchw } from './flatten-nchw.js';
 import { Glow } from './glow.js';
 import { sizeOf } from './layout.js';
 import type { LogProbResult, SampleOptions, ScaleLogProbTerms } from './scale-model.js';
+import type { ScaleTerms } from './scale-stack.js';
 
 /**
  * {@link ClassConditionalGlow.logProb}: the mixture density, its per-scale decomposition, and
@@ -110,14 +111,16 @@ export class ClassConditionalGlow extends Glow {
   /** F_k, A_k and the class head's H_kc for every scale (spec 6.4); see the class doc. */
   classTerms(x: tf.Tensor): ClassConditionalTerms {
     this.checkImages(x, 'classTerms');
-    return tf.tidy(() => {
-      const terms = this.stack.forward(x as tf.Tensor4D);
-      return {
-        flowLogDets: terms.flowLogDets,
-        priorLogDets: terms.priorLogDets,
-        classLogProbs: terms.latents.map((u, k) => this.heads[k]!.logProbPerClass(flattenNchw(u))),
-      };
-    });
+    return tf.tidy(() => ({ ...this.classTermsOf(this.stack.forward(x as tf.Tensor4D)) }));
+  }
+
+  /** {@link classTerms} from the stack's terms: the class heads on the latents. */
+  private classTermsOf(terms: ScaleTerms): ClassConditionalTerms {
+    return {
+      flowLogDets: terms.flowLogDets,
+      priorLogDets: terms.priorLogDets,
+      classLogProbs: terms.latents.map((u, k) => this.heads[k]!.logProbPerClass(flattenNchw(u))),
+    };
   }
 
   /**
@@ -140,8 +143,13 @@ export class ClassConditionalGlow extends Glow {
    */
   override logProb(x: tf.Tensor): ClassConditionalLogProbResult {
     this.checkImages(x, 'logProb');
+    return tf.tidy(() => ({ ...this.logProbFromTerms(this.stack.forward(x as tf.Tensor4D)) }));
+  }
+
+  /** The mixture head of {@link logProb} on the stack's terms (also the reversible pass's head). */
+  protected override logProbFromTerms(terms: ScaleTerms): ClassConditionalLogProbResult {
     return tf.tidy(() => {
-      const { flowLogDets, priorLogDets, classLogProbs } = this.classTerms(x);
+      const { flowLogDets, priorLogDets, classLogProbs } = this.classTermsOf(terms);
       const logC = Math.log(this.numClasses);
       const { tails, baseLogProbs, headsLogP } = mixtureIncrements(classLogProbs, this.numClasses);
       const logDets = flowLogDets.map((f, k) => tf.add(f, priorLogDets[k]!) as tf.Tensor1D);

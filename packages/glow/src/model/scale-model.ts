@@ -1,8 +1,64 @@
-import { ConfigError, type NamedVariables, ShapeError, withDataInit } from '@hierglow/flow-layers';
+import {
+  ConfigError,
+  type NamedVariables,
+  ShapeError,
+  type VariableGradients,
+  withDataInit,
+} from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { configNumDims, type ModelConfig } from './config.js';
 import { standardNormalLogProb } from './layout.js';
 import type { ScaleForwardOptions, ScaleStack, ScaleTerms } from './scale-stack.js';
+
+/**
+ * A forward pass kept for reversible backprop (see {@link ScaleModel.reversibleForward}): the
+ * per-scale terms as `leaves` (latents, then F_k, then A_k, per stack row), the model's
+ * log-density head on them, and the backward pass through the stack.
+ */
+export class ScaleReversiblePass {
+  /** The tensors the head reads: u_0..u_{L−1}, F_0..F_{L−1}, A_0..A_{L−1}. */
+  readonly leaves: readonly tf.Tensor[];
+
+  constructor(
+    private readonly stack: ScaleStack,
+    private readonly terms: ScaleTerms,
+    private readonly head: (terms: ScaleTerms) => LogProbResult,
+  ) {
+    this.leaves = [...terms.latents, ...terms.flowLogDets, ...terms.priorLogDets];
+  }
+
+  /** The model's `logProb` result computed from the leaves; run it under the gradient tape. */
+  output(): LogProbResult {
+    return this.head(this.terms);
+  }
+
+  /**
+   * Adds the stack's variable gradients to `into`, given the loss's gradients with respect to
+   * {@link leaves} in the same order (`undefined`: the loss does not read that leaf).
+   */
+  backward(leafGradients: readonly (tf.Tensor | undefined)[], into: VariableGradients): void {
+    const L = this.terms.latents.length;
+    if (leafGradients.length !== 3 * L) {
+      throw new ShapeError(
+        `ScaleReversiblePass.backward: expected ${3 * L} leaf gradients, got ${leafGradients.length}`,
+      );
+    }
+    if (leafGradients.every((g) => g === undefined)) return;
+    this.stack.backward(
+      this.terms.levelOutputs!,
+      {
+        latents: leafGradients.slice(0, L),
+        flowLogDets: leafGradients.slice(L, 2 * L),
+        priorLogDets: leafGradients.slice(2 * L),
+      },
+      into,
+    );
+  }
+
+  dispose(): void {
+    tf.dispose([...this.leaves, ...(this.terms.levelOutputs ?? []).map((o) => o.y)]);
+  }
+}
 
 /**
  * Per-example log-density of a batch (spec 3.7, 4). All values are per image, `[batch]`.
@@ -108,8 +164,39 @@ export abstract class ScaleModel<C extends ModelConfig = ModelConfig> implements
    */
   logProb(x: tf.Tensor): LogProbResult {
     this.checkImages(x, 'logProb');
+    return tf.tidy(() => ({
+      ...this.logProbFromTerms(this.stack.forward(this.toStack(x as tf.Tensor4D))),
+    }));
+  }
+
+  /**
+   * Runs the flow on `x` for reversible backprop: outside any gradient tape, keeping only the
+   * per-scale terms and each scale's output (no per-step activations). The trainer takes the
+   * loss's gradient with respect to the pass's `leaves` by autodiff of {@link
+   * ScaleReversiblePass.output} (this model's {@link logProb} head on those leaves), then calls
+   * its `backward`. The caller disposes the pass.
+   */
+  reversibleForward(x: tf.Tensor): ScaleReversiblePass {
+    this.checkImages(x, 'reversibleForward');
+    const input = this.toStack(x as tf.Tensor4D);
+    let terms: ScaleTerms;
+    try {
+      terms = this.stack.forward(input, { keepLevelOutputs: true });
+    } finally {
+      if (input !== x) input.dispose();
+    }
+    return new ScaleReversiblePass(this.stack, terms, (t) => this.logProbFromTerms(t));
+  }
+
+  /**
+   * The log-density head: {@link logProb}'s result from the stack's per-row terms (latents,
+   * F_k, A_k). Differentiable with respect to those tensors and the head's own variables.
+   */
+  protected logProbFromTerms(terms: ScaleTerms): LogProbResult {
     return tf.tidy(() => {
-      const { flowLogDets, priorLogDets, baseLogProbs } = this.logProbTerms(x);
+      const flowLogDets = terms.flowLogDets.map((t) => this.perImage(t));
+      const priorLogDets = terms.priorLogDets.map((t) => this.perImage(t));
+      const baseLogProbs = terms.latents.map((u) => this.perImage(standardNormalLogProb(u)));
       const perScale = flowLogDets.map(
         (f, k) => tf.add(tf.add(f, priorLogDets[k]!), baseLogProbs[k]!) as tf.Tensor1D,
       );

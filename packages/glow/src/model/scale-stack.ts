@@ -1,10 +1,13 @@
 import {
+  accumulateGradient,
   type Bijector,
+  backwardSequence,
   forwardSequence,
   fusedOps,
   type NamedVariables,
   prefixVariables,
   ShapeError,
+  type VariableGradients,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ScalePrior } from './prior.js';
@@ -40,12 +43,31 @@ export interface ScaleTerms {
   levelInputs?: tf.Tensor4D[];
   /** With `keepLayerLogDets`: each layer's log-det, named `levels.{k}.{layer}`. */
   layerLogDets?: { name: string; logDet: tf.Tensor1D }[];
+  /**
+   * With `keepLevelOutputs`: the output of scale k's flow before the split, and the forward
+   * units of its layers: what {@link ScaleStack.backward} starts from.
+   */
+  levelOutputs?: { y: tf.Tensor; unitSizes: number[] }[];
 }
 
-/** Options of {@link ScaleStack.forward}: extra outputs for tests and analysis. */
+/**
+ * Options of {@link ScaleStack.forward}: extra outputs for tests and analysis, and for the
+ * reversible backward pass.
+ */
 export interface ScaleForwardOptions {
   keepLevelInputs?: boolean;
   keepLayerLogDets?: boolean;
+  keepLevelOutputs?: boolean;
+}
+
+/**
+ * Upstream gradients of a loss with respect to the per-scale terms of {@link ScaleTerms}
+ * (`undefined`: the loss does not depend on that term).
+ */
+export interface ScaleTermGradients {
+  latents: readonly (tf.Tensor | undefined)[];
+  flowLogDets: readonly (tf.Tensor | undefined)[];
+  priorLogDets: readonly (tf.Tensor | undefined)[];
 }
 
 /**
@@ -67,6 +89,7 @@ export class ScaleStack {
     const terms: ScaleTerms = { latents: [], flowLogDets: [], priorLogDets: [] };
     if (options.keepLevelInputs) terms.levelInputs = [];
     if (options.keepLayerLogDets) terms.layerLogDets = [];
+    if (options.keepLevelOutputs) terms.levelOutputs = [];
     let h: tf.Tensor4D = x;
     this.levels.forEach((level, k) => {
       if (terms.levelInputs) terms.levelInputs.push(k === 0 ? tf.clone(h) : h);
@@ -78,6 +101,7 @@ export class ScaleStack {
           y,
           logDet: flowLogDet,
           layerLogDets,
+          unitSizes,
         } = forwardSequence(
           level.layers.map((layer) => layer.bijector),
           h,
@@ -87,6 +111,7 @@ export class ScaleStack {
           ? splitHalves(y as tf.Tensor4D)
           : [y as tf.Tensor4D, null];
         const { u, logDet: priorLogDet } = level.prior.standardize(z, passedOn);
+        if (terms.levelOutputs) terms.levelOutputs.push({ y: tf.keep(y), unitSizes });
         // tf.tidy results cannot hold null: the passed-on half travels as a 0- or 1-element list.
         return {
           u,
@@ -136,6 +161,86 @@ export class ScaleStack {
       }
       return { x: h!, logDet };
     });
+  }
+
+  /**
+   * Reversible backprop through the stack (no per-step activations): from the scale outputs a
+   * {@link forward} with `keepLevelOutputs` kept and the loss's gradients with respect to the
+   * per-scale terms, adds the gradient of every trainable variable of the flows and priors to
+   * `into` (by tfjs variable name). Scales run from the coarsest: each prior's gradient by
+   * autodiff of the prior alone, then the scale's layers by {@link backwardSequence} (each
+   * step's input recomputed from its output with the inverse), whose input gradient flows into
+   * the passed-on half of the scale before. The stack's input gets no gradient (it is data).
+   * Peak memory is one flow step's activations plus the kept scale outputs, whatever K.
+   */
+  backward(
+    levelOutputs: readonly { y: tf.Tensor; unitSizes: readonly number[] }[],
+    grads: ScaleTermGradients,
+    into: VariableGradients,
+  ): void {
+    if (levelOutputs.length !== this.levels.length) {
+      throw new ShapeError(
+        `ScaleStack.backward: expected one kept output per scale (${this.levels.length}), got ${levelOutputs.length}; run forward with keepLevelOutputs`,
+      );
+    }
+    let dPassedOn: tf.Tensor | null = null;
+    for (let k = this.levels.length - 1; k >= 0; k--) {
+      const level = this.levels[k]!;
+      const { y, unitSizes } = levelOutputs[k]!;
+      const batch = y.shape[0]!;
+      const [z, passedOn] = level.split ? splitHalves(y as tf.Tensor4D) : [y as tf.Tensor4D, null];
+      const du = grads.latents[k] ?? tf.zerosLike(z);
+      const dA = grads.priorLogDets[k] ?? tf.zeros([batch]);
+      const priorVariables = Object.values(level.prior.variables()).filter((v) => v.trainable);
+      const inputs: tf.Tensor[] = passedOn ? [z, passedOn] : [z];
+      const { value, grads: priorGrads } = tf.engine().gradients(
+        () => {
+          const { u, logDet } = level.prior.standardize(z, passedOn);
+          return tf.add(tf.sum(tf.mul(u, du)), tf.sum(tf.mul(logDet, dA)));
+        },
+        [...inputs, ...priorVariables],
+        undefined,
+        true,
+      );
+      value.dispose();
+      priorVariables.forEach((v, i) => {
+        const g = priorGrads[i + inputs.length];
+        if (g) accumulateGradient(into, v.name, g);
+      });
+      const dz = priorGrads[0] ?? tf.zerosLike(z);
+      let dy: tf.Tensor = dz;
+      if (passedOn) {
+        const dh = tf.tidy(() => {
+          const fromPrior = priorGrads[1];
+          if (dPassedOn && fromPrior) return tf.add(dPassedOn, fromPrior);
+          return dPassedOn
+            ? tf.clone(dPassedOn)
+            : fromPrior
+              ? tf.clone(fromPrior)
+              : tf.zerosLike(passedOn);
+        });
+        dy = tf.concat([dz, dh], 3);
+        tf.dispose([dz, dh, priorGrads[1] ?? []]);
+      }
+      dPassedOn?.dispose();
+      dPassedOn = null;
+      // Without a split, z is the kept output itself.
+      if (passedOn) tf.dispose([z, passedOn]);
+      tf.dispose([grads.latents[k] ? [] : du, grads.priorLogDets[k] ? [] : dA]);
+      const dF = (grads.flowLogDets[k] ?? tf.zeros([batch])) as tf.Tensor1D;
+      const { x, dx } = backwardSequence(
+        level.layers.map((layer) => layer.bijector),
+        unitSizes,
+        y,
+        dy,
+        dF,
+        into,
+        { inputGradient: k > 0 },
+      );
+      tf.dispose([x, dy, grads.flowLogDets[k] ? [] : dF]);
+      dPassedOn = dx;
+    }
+    dPassedOn?.dispose();
   }
 
   /** Every variable of every scale, with the hierarchical names described on the class. */

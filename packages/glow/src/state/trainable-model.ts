@@ -14,6 +14,26 @@ export interface LogProbOutput {
 }
 
 /**
+ * A forward pass kept for reversible backprop: the tensors a model's log-density head reads
+ * (`leaves`, e.g. per-scale latents and log-dets), the head itself, and the backward pass
+ * through the flow given the loss's gradients with respect to the leaves.
+ */
+export interface ReversibleForward {
+  readonly leaves: readonly tf.Tensor[];
+  /** The model's `logProb` output computed from the leaves (run under the gradient tape). */
+  output(): LogProbOutput;
+  /**
+   * Adds the flow's variable gradients to `into` (by tfjs variable name), given the gradients
+   * with respect to `leaves`, in order (`undefined` where the loss does not read a leaf).
+   */
+  backward(
+    leafGradients: readonly (tf.Tensor | undefined)[],
+    into: Record<string, tf.Tensor>,
+  ): void;
+  dispose(): void;
+}
+
+/**
  * A model config as stored in a checkpoint's `config.json`: JSON with the model `kind`. Every
  * config of this package's models (`GlowConfig`, ...) is one.
  */
@@ -41,6 +61,11 @@ export interface TrainableModel {
   getConfig(): ModelConfigJson;
   /** Releases every variable. */
   dispose(): void;
+  /**
+   * Optional: the forward pass for reversible backprop (the trainer's `memory: 'reversible'`),
+   * run outside any gradient tape.
+   */
+  reversibleForward?(x: tf.Tensor4D): ReversibleForward;
 }
 
 /**

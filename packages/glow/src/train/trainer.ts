@@ -1,9 +1,14 @@
-import { ConfigError, type NamedVariables } from '@hierglow/flow-layers';
+import {
+  accumulateGradient,
+  ConfigError,
+  type NamedVariables,
+  type VariableGradients,
+} from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { DEFAULT_SEED } from '../model/config.js';
 import type { AdamaxOptions, AdamaxState } from '../state/optimizer-state.js';
-import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
+import type { LogProbOutput, ReversibleForward, TrainableModel } from '../state/trainable-model.js';
 import { initialTrainingState, type TrainingState } from '../state/training-state.js';
 import { Adamax } from './adamax.js';
 import {
@@ -164,7 +169,21 @@ export interface TrainerOptions {
    * the last one stays). Default {@link DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS}.
    */
   maxConsecutiveSkippedSteps?: number;
+  /**
+   * How the backward pass gets its activations. `'autodiff'` (default, the reference): the
+   * gradient tape keeps every activation of the forward pass, so memory grows with the number
+   * of flow steps. `'reversible'`: the forward pass keeps only each scale's output and latents;
+   * the backward pass recomputes each flow step's input from its output with the inverse and
+   * differentiates one step at a time, so activation memory does not grow with the depth (the
+   * same gradients within float32 rounding, about one more forward pass of compute). Needs a
+   * model with `reversibleForward` (every model built on a `ScaleStack`).
+   */
+  memory?: TrainingMemory;
 }
+
+/** The values of {@link TrainerOptions.memory}. */
+export const TRAINING_MEMORY_MODES = ['autodiff', 'reversible'] as const;
+export type TrainingMemory = (typeof TRAINING_MEMORY_MODES)[number];
 
 /**
  * Default of {@link TrainerOptions.maxConsecutiveSkippedSteps}: isolated skipped steps are part
@@ -212,9 +231,19 @@ export class Trainer {
   private readonly nameOf: Map<string, string>;
   /** Seconds per step, smoothed (for the ETA). */
   private secondsPerStep: number | null = null;
+  private readonly memory: TrainingMemory;
 
   constructor(model: TrainableModel, options: TrainerOptions) {
     checkOptions(options);
+    this.memory = options.memory ?? 'autodiff';
+    if (
+      this.memory === 'reversible' &&
+      typeof (model as Partial<ReversibleModel>).reversibleForward !== 'function'
+    ) {
+      throw new ConfigError(
+        "Trainer: memory 'reversible' needs a model with reversibleForward (the Glow models); this model has none, use memory 'autodiff'",
+      );
+    }
     this.model = model;
     this.options = options;
     this.optimizer =
@@ -435,6 +464,51 @@ export class Trainer {
     }
   }
 
+  /**
+   * The loss and its gradients on one batch (with an optional auxiliary batch), as the next
+   * {@link trainStep} would compute them with this trainer's `memory` mode, without updating
+   * anything and without the non-finite handling: for tests and analysis. The caller owns the
+   * gradients (by checkpoint name); the batches' tensors are taken over.
+   */
+  gradients(
+    batch: TrainingBatch,
+    auxiliaryBatch: TrainingBatch | null = null,
+  ): { loss: number; nll: number[]; grads: Record<string, tf.Tensor> } {
+    const fine = this.options.fineTune;
+    const owned: tf.Tensor[] = [];
+    try {
+      const x = batchImages(batch, 'batch');
+      owned.push(x);
+      const labels = batchLabels(batch, 'batch');
+      if (labels) owned.push(labels);
+      let frozenMain: LogProbOutput | undefined;
+      if (fine?.frozenModel && fine.frozenOnTrainingBatch) {
+        frozenMain = detachedOutput(fine.frozenModel, x);
+        owned.push(...outputTensors(frozenMain));
+      }
+      let aux: AuxiliaryInputs | undefined;
+      if (auxiliaryBatch) {
+        aux = { x: batchImages(auxiliaryBatch, 'auxiliary batch') };
+        owned.push(aux.x);
+        const al = batchLabels(auxiliaryBatch, 'auxiliary batch');
+        if (al) {
+          aux.labels = al;
+          owned.push(al);
+        }
+        if (fine?.frozenModel) {
+          aux.frozen = detachedOutput(fine.frozenModel, aux.x);
+          owned.push(...outputTensors(aux.frozen));
+        }
+      }
+      const { loss, nll, grads } = this.lossAndGrads(x, labels, frozenMain, aux);
+      return { loss, nll, grads };
+    } finally {
+      tf.dispose(owned);
+      disposeBatch(batch);
+      if (auxiliaryBatch) disposeBatch(auxiliaryBatch);
+    }
+  }
+
   /** Forward + backward: per-example NLLs, the loss terms, and the gradients by variable name. */
   private lossAndGrads(
     x: tf.Tensor4D,
@@ -442,48 +516,139 @@ export class Trainer {
     frozenMain: LogProbOutput | undefined,
     aux: AuxiliaryInputs | undefined,
   ): StepValues {
-    const extras = this.options.fineTune?.extraLosses ?? [];
-    const D = this.model.numDims;
-    const kept: { nll?: tf.Tensor; terms?: tf.Tensor } = {};
-    const inlierLogP = this.options.fineTune?.inlierLogP;
-    const { value, grads } = tf.variableGrads(() => {
-      const output = this.model.logProb(x);
-      const logP = output.logP;
-      const nll = tf.sub(D * LN_256, inlierLogP ? inlierLogP(output, labels) : logP);
-      const nllMean = tf.mean(nll) as tf.Scalar;
-      const ctx: ExtraLossContext = {
-        model: this.model,
-        x,
-        logP,
-        output,
-        step: this.trainingState.step,
-        epoch: this.trainingState.epoch,
-      };
-      if (labels) ctx.labels = labels;
-      if (frozenMain) ctx.frozen = frozenMain;
-      if (aux) {
-        let auxOutput: LogProbOutput | null = null;
-        ctx.auxiliary = {
-          ...aux,
-          logProb: () => {
-            auxOutput ??= this.model.logProb(aux.x);
-            return auxOutput;
-          },
-        };
-      }
-      const extraValues = extras.map((l) => l.compute(ctx));
-      kept.nll = tf.keep(nll);
-      kept.terms = tf.keep(tf.stack([nllMean, ...extraValues]));
-      return extraValues.reduce<tf.Scalar>((acc, t) => tf.add(acc, t), nllMean);
-    }, Object.values(this.names));
+    const kept: KeptLossTerms = {};
+    let value: tf.Scalar;
+    let grads: Record<string, tf.Tensor>;
+    if (this.memory === 'reversible') {
+      ({ value, grads } = this.reversibleGrads(x, labels, frozenMain, aux, kept));
+    } else {
+      ({ value, grads } = tf.variableGrads(
+        () =>
+          this.loss(
+            x,
+            labels,
+            frozenMain,
+            aux,
+            () => this.model.logProb(x),
+            (ax) => this.model.logProb(ax),
+            kept,
+          ),
+        Object.values(this.names),
+      ));
+    }
     const named: Record<string, tf.Tensor> = {};
-    for (const [tfName, g] of Object.entries(grads)) named[this.nameOf.get(tfName)!] = g;
+    for (const [tfName, g] of Object.entries(grads)) {
+      const name = this.nameOf.get(tfName);
+      if (name === undefined) g.dispose();
+      else named[name] = g;
+    }
     const nll = Array.from(kept.nll!.dataSync());
     const terms = Array.from(kept.terms!.dataSync());
     const loss = value.dataSync()[0]!;
     tf.dispose([value, kept.nll!, kept.terms!]);
+    const extras = this.options.fineTune?.extraLosses ?? [];
     const extra = Object.fromEntries(extras.map((l, i) => [l.name, terms[i + 1]!]));
     return { nll, loss, nllMean: terms[0]!, extra, grads: named };
+  }
+
+  /**
+   * The gradients of {@link loss} by reversible backprop (`memory: 'reversible'`): the flow runs
+   * outside the tape keeping only its per-scale terms (on the auxiliary batch too, when there
+   * is one), the loss head is differentiated with respect to those terms and the head's own
+   * variables, then each pass walks back through the flow (see `ScaleStack.backward`).
+   */
+  private reversibleGrads(
+    x: tf.Tensor4D,
+    labels: tf.Tensor | undefined,
+    frozenMain: LogProbOutput | undefined,
+    aux: AuxiliaryInputs | undefined,
+    kept: KeptLossTerms,
+  ): { value: tf.Scalar; grads: VariableGradients } {
+    const forward = (this.model as ReversibleModel).reversibleForward.bind(this.model);
+    const main = forward(x);
+    let auxPass: ReversibleForward | null = null;
+    try {
+      // Computed up front: the losses read it lazily, but inside the tape the flow would keep
+      // its activations.
+      auxPass = aux ? forward(aux.x) : null;
+      const leaves = [...main.leaves, ...(auxPass?.leaves ?? [])];
+      const variables = Object.values(this.names);
+      const { value, grads } = tf.engine().gradients(
+        () =>
+          this.loss(
+            x,
+            labels,
+            frozenMain,
+            aux,
+            () => main.output(),
+            () => auxPass!.output(),
+            kept,
+          ),
+        [...leaves, ...variables],
+        undefined,
+        true,
+      );
+      const into: VariableGradients = {};
+      variables.forEach((v, i) => {
+        const g = grads[leaves.length + i];
+        if (g) accumulateGradient(into, v.name, g);
+      });
+      const leafGradients = grads.slice(0, leaves.length);
+      main.backward(leafGradients.slice(0, main.leaves.length), into);
+      auxPass?.backward(leafGradients.slice(main.leaves.length), into);
+      tf.dispose(leafGradients.filter((g): g is tf.Tensor => g !== undefined));
+      return { value: value as tf.Scalar, grads: into };
+    } finally {
+      main.dispose();
+      auxPass?.dispose();
+    }
+  }
+
+  /**
+   * The step's loss, mean NLL plus the extra terms, from the model's output on the batch
+   * (`output`) and, for the auxiliary batch, `auxOutput` (called at most once, lazily). Keeps the
+   * per-example NLLs and the terms in `kept`. Runs under a gradient tape.
+   */
+  private loss(
+    x: tf.Tensor4D,
+    labels: tf.Tensor | undefined,
+    frozenMain: LogProbOutput | undefined,
+    aux: AuxiliaryInputs | undefined,
+    output: () => LogProbOutput,
+    auxOutput: (ax: tf.Tensor4D) => LogProbOutput,
+    kept: KeptLossTerms,
+  ): tf.Scalar {
+    const extras = this.options.fineTune?.extraLosses ?? [];
+    const inlierLogP = this.options.fineTune?.inlierLogP;
+    const D = this.model.numDims;
+    const out = output();
+    const logP = out.logP;
+    const nll = tf.sub(D * LN_256, inlierLogP ? inlierLogP(out, labels) : logP);
+    const nllMean = tf.mean(nll) as tf.Scalar;
+    const ctx: ExtraLossContext = {
+      model: this.model,
+      x,
+      logP,
+      output: out,
+      step: this.trainingState.step,
+      epoch: this.trainingState.epoch,
+    };
+    if (labels) ctx.labels = labels;
+    if (frozenMain) ctx.frozen = frozenMain;
+    if (aux) {
+      let auxResult: LogProbOutput | null = null;
+      ctx.auxiliary = {
+        ...aux,
+        logProb: () => {
+          auxResult ??= auxOutput(aux.x);
+          return auxResult;
+        },
+      };
+    }
+    const extraValues = extras.map((l) => l.compute(ctx));
+    kept.nll = tf.keep(nll);
+    kept.terms = tf.keep(tf.stack([nllMean, ...extraValues]));
+    return extraValues.reduce<tf.Scalar>((acc, t) => tf.add(acc, t), nllMean);
   }
 
   /** Applies the update unless a gradient is not finite (spec 6.1), then frees the gradients. */
@@ -554,6 +719,7 @@ export class Trainer {
           epochs: this.options.epochs,
           optimizer: { name: 'adamax', ...this.optimizer.options },
           minFiniteFraction: this.options.minFiniteFraction ?? 0.25,
+          memory: this.memory,
           extraLosses: this.options.fineTune?.extraLosses.map((l) => l.name) ?? [],
         },
       },
@@ -569,6 +735,17 @@ interface AuxiliaryInputs {
   labels?: tf.Tensor;
   frozen?: LogProbOutput;
 }
+
+/** What {@link Trainer.loss} keeps for the step report. */
+interface KeptLossTerms {
+  nll?: tf.Tensor;
+  terms?: tf.Tensor;
+}
+
+/** A model that can run the reversible pass (`memory: 'reversible'`). */
+type ReversibleModel = TrainableModel & {
+  reversibleForward(x: tf.Tensor4D): ReversibleForward;
+};
 
 /** Values of one forward + backward pass. */
 interface StepValues {
@@ -618,6 +795,11 @@ function checkOptions(o: TrainerOptions): void {
   if (m !== undefined && !(Number.isInteger(m) && m >= 1)) {
     throw new ConfigError(
       `Trainer: 'maxConsecutiveSkippedSteps' must be an integer >= 1, got ${m}`,
+    );
+  }
+  if (o.memory !== undefined && !TRAINING_MEMORY_MODES.includes(o.memory)) {
+    throw new ConfigError(
+      `Trainer: 'memory' must be one of ${TRAINING_MEMORY_MODES.join(', ')}, got ${String(o.memory)}`,
     );
   }
   const f = o.minFiniteFraction;
