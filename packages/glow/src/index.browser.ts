@@ -32,6 +32,13 @@ export {
   NonFiniteWeightsError,
 } from './checkpoint/errors.js';
 export {
+  loadCheckpointFrom,
+  type ModelDestination,
+  restoreModelFrom,
+  type SaveModelToInput,
+  saveModelTo,
+} from './checkpoint/io-handler.js';
+export {
   decodeSafetensors,
   encodeSafetensors,
   type SafetensorsDtype,
