@@ -131,6 +131,18 @@ async function openPage(isolated: boolean, query = ''): Promise<PageResults> {
 
 function expectClose(results: PageResults, tolerance: number): void {
   expect(results.images.length).toBe(reference.size);
+  let largest = 0;
+  for (const { set, index, score } of results.images) {
+    const want = reference.get(`${set}/${index}`)!;
+    largest = Math.max(
+      largest,
+      Math.abs(score.bitsPerDim - want.bitsPerDim),
+      Math.abs(score.generalBitsPerDim - want.generalBitsPerDim),
+    );
+  }
+  console.log(
+    `${results.backend} (threads ${results.threads}): largest bits/dim gap to Node ${largest.toExponential(2)}`,
+  );
   for (const { set, index, score } of results.images) {
     const want = reference.get(`${set}/${index}`)!;
     const where = `${set}/${index}`;
