@@ -24,7 +24,7 @@ const CHROMIUM = process.env.HIERGLOW_CHROMIUM ?? '/usr/bin/chromium';
 /** Largest bits/dim difference allowed between the page on wasm and Node on wasm. */
 const WASM_TOLERANCE = 1e-4;
 /** The same on webgl: float32 shaders on Chromium's software GL (SwiftShader). */
-const WEBGL_TOLERANCE = 1e-2;
+const WEBGL_TOLERANCE = 1e-3;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html',
