@@ -10,14 +10,32 @@ import {
   simdKernelThreads,
 } from './kernels/simd-kernels.js';
 import { installWasmKernels } from './kernels/wasm-kernels.js';
-import { loadPackage, packageVersion, withoutAddedExitListeners } from './node-packages.js';
+import {
+  environmentVariable,
+  HOST_RUNTIME,
+  loadOptionalPackage,
+  loadPackage,
+  packageVersion,
+  runtimeVersion,
+  withoutAddedExitListeners,
+} from './node-packages.js';
 import { installLuWeightKernels } from './ops/lu-weight.js';
 import { installScaleColumnsKernels } from './ops/scale-columns.js';
 import { defaultWasmThreads, installWasmThreadShim, type WasmThreadShim } from './wasm-threads.js';
 
-/** Backends hierglow knows how to load. `wasm` is the default. */
-export type BackendName = 'wasm' | 'cpu' | 'node' | 'gpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['wasm', 'cpu', 'node', 'gpu'];
+/**
+ * Backends hierglow knows how to load. `wasm` is the default. `node` and `gpu` (tfjs-node) run
+ * only under Node, `webgl` and `webgpu` only in a browser.
+ */
+export type BackendName = 'wasm' | 'cpu' | 'node' | 'gpu' | 'webgl' | 'webgpu';
+export const BACKEND_NAMES: readonly BackendName[] = [
+  'wasm',
+  'cpu',
+  'node',
+  'gpu',
+  'webgl',
+  'webgpu',
+];
 
 /** The environment variable read by {@link selectBackend} when no name is given. */
 export const BACKEND_ENV_VAR = 'HIERGLOW_BACKEND';
@@ -28,12 +46,19 @@ const TFJS_NAME: Record<BackendName, string> = {
   cpu: 'cpu',
   node: 'tensorflow',
   gpu: 'tensorflow',
+  webgl: 'webgl',
+  webgpu: 'webgpu',
 };
 
 const OPTIONAL_PACKAGE: Partial<Record<BackendName, string>> = {
   node: '@tensorflow/tfjs-node',
   gpu: '@tensorflow/tfjs-node-gpu',
+  webgl: '@tensorflow/tfjs-backend-webgl',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
 };
+
+const BROWSER_BACKENDS: readonly BackendName[] = ['webgl', 'webgpu'];
+const NODE_BACKENDS: readonly BackendName[] = ['node', 'gpu'];
 
 function parseBackendName(name: string): BackendName {
   const lower = name.trim().toLowerCase();
@@ -45,11 +70,11 @@ function parseBackendName(name: string): BackendName {
 
 /** Resolves the backend a caller asked for: the argument, else HIERGLOW_BACKEND, else wasm. */
 export function resolveBackendName(name?: string): BackendName {
-  const requested = name ?? process.env[BACKEND_ENV_VAR];
+  const requested = name ?? environmentVariable(BACKEND_ENV_VAR);
   return requested === undefined || requested === '' ? 'wasm' : parseBackendName(requested);
 }
 
-function loadBackendPackage(name: BackendName): void {
+async function loadBackendPackage(name: BackendName): Promise<void> {
   if (name === 'wasm') {
     loadPackage('@tensorflow/tfjs-backend-wasm');
     // Data-movement kernels that copy less than the stock ones (see kernels/wasm-kernels.ts).
@@ -63,10 +88,17 @@ function loadBackendPackage(name: BackendName): void {
     return;
   }
   const pkg = OPTIONAL_PACKAGE[name]!;
+  const otherRuntime = HOST_RUNTIME === 'node' ? BROWSER_BACKENDS : NODE_BACKENDS;
+  if (otherRuntime.includes(name)) {
+    throw new BackendUnavailableError(
+      `Backend '${name}' is unavailable: it runs only ${HOST_RUNTIME === 'node' ? 'in a web browser' : 'under Node'}. ` +
+        `Here use 'wasm' (default), 'cpu'${HOST_RUNTIME === 'node' ? ", 'node' or 'gpu'" : ", 'webgl' or 'webgpu'"}.`,
+    );
+  }
   try {
-    // Lazy: these packages download libtensorflow at install time, which fails on machines
-    // without general internet access, so they are never part of the default install.
-    loadPackage(pkg);
+    // Lazy: tfjs-node downloads libtensorflow at install time, which fails on machines without
+    // general internet access; webgl and webgpu are optional peers a page loads when chosen.
+    await loadOptionalPackage(pkg);
   } catch (cause) {
     const code = (cause as { code?: string }).code;
     const why =
@@ -75,8 +107,10 @@ function loadBackendPackage(name: BackendName): void {
         : `${pkg} failed to load (${(cause as Error).message})`;
     throw new BackendUnavailableError(
       `Backend '${name}' is unavailable: ${why}. Install it with \`npm install ${pkg}@4.22.0\`. ` +
-        `It is not in hierglow's default install because its install step downloads libtensorflow ` +
-        `from outside the npm registry${name === 'gpu' ? ' and needs CUDA' : ''}. ` +
+        (BROWSER_BACKENDS.includes(name)
+          ? 'It is an optional peer dependency of @hierglow/backend-wasm. '
+          : `It is not in hierglow's default install because its install step downloads libtensorflow ` +
+            `from outside the npm registry${name === 'gpu' ? ' and needs CUDA' : ''}. `) +
         `The 'wasm' (default) and 'cpu' backends need nothing extra.`,
       { cause },
     );
@@ -99,6 +133,12 @@ export interface SelectBackendOptions {
    * fails to start, hierglow falls back to one thread and `backendInfo().threads` says so.
    */
   threads?: number;
+  /**
+   * wasm in a browser: where tfjs-backend-wasm's `.wasm` files are served (a folder URL ending
+   * in `/`, or one URL per file name), passed to its `setWasmPaths`. Bundlers do not copy
+   * those files; without this they are fetched next to the page's script.
+   */
+  wasmPaths?: string | Record<string, string>;
 }
 
 let wasmThreadsFallbackReason: string | null = null;
@@ -116,7 +156,8 @@ let wasmThreadsInUse = 1;
  */
 function xnnpackPoolSize(threads: number): number {
   const helperWanted =
-    process.env[SIMD_KERNELS_ENV_VAR] !== '0' && process.env[SIMD_THREADS_ENV_VAR] !== '1';
+    environmentVariable(SIMD_KERNELS_ENV_VAR) !== '0' &&
+    environmentVariable(SIMD_THREADS_ENV_VAR) !== '1';
   return helperWanted ? Math.max(1, threads - 1) : threads;
 }
 
@@ -136,7 +177,12 @@ export async function selectBackend(
   options: SelectBackendOptions = {},
 ): Promise<BackendInfo> {
   const backend = resolveBackendName(name);
-  loadBackendPackage(backend);
+  await loadBackendPackage(backend);
+  if (backend === 'wasm' && options.wasmPaths !== undefined) {
+    loadPackage<{ setWasmPaths(paths: string | Record<string, string>): void }>(
+      '@tensorflow/tfjs-backend-wasm',
+    ).setWasmPaths(options.wasmPaths);
+  }
   // flow-layers' bijectors call this package's ops from now on, where they apply (wasm, cpu).
   installFusedOps(WASM_FUSED_OPS);
   const ok =
@@ -267,11 +313,14 @@ export function backendInfo(): BackendInfo {
     '@tensorflow/tfjs-backend-cpu',
     '@tensorflow/tfjs-node',
     '@tensorflow/tfjs-node-gpu',
+    '@tensorflow/tfjs-backend-webgl',
+    '@tensorflow/tfjs-backend-webgpu',
   ]) {
     const v = packageVersion(pkg);
     if (v) versions[pkg] = v;
   }
-  versions.node = process.versions.node;
+  const [runtime, runtimeRelease] = runtimeVersion();
+  versions[runtime] = runtimeRelease;
   return {
     backend,
     tfjsBackend,

@@ -1,15 +1,36 @@
 import { createRequire } from 'node:module';
 
 /**
- * Node-only: loading the tfjs backend packages and reading their versions. Kept apart from
- * backend.ts so that a browser entry can supply its own (static imports) without touching
- * backend selection.
+ * Node-only: loading the tfjs backend packages, reading their versions and the environment.
+ * Kept apart from backend.ts so that bundlers for the browser swap in node-packages.browser.ts
+ * (the `browser` field of package.json) without touching backend selection.
  */
 const require = createRequire(import.meta.url);
 
 /** `require(name)`: the tfjs backend packages are CommonJS and register themselves on load. */
 export function loadPackage<T = unknown>(name: string): T {
   return require(name) as T;
+}
+
+/**
+ * Loads an optional backend package; a missing one rejects with `code: 'MODULE_NOT_FOUND'`.
+ * Async because in the browser these are lazy chunks (node-packages.browser.ts).
+ */
+export async function loadOptionalPackage(name: string): Promise<unknown> {
+  return loadPackage(name);
+}
+
+/** Where this code runs: backends of the other runtime are reported unavailable. */
+export const HOST_RUNTIME: 'node' | 'browser' = 'node';
+
+/** An environment variable, or undefined. */
+export function environmentVariable(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** The runtime's name and version for `backendInfo().versions`. */
+export function runtimeVersion(): [string, string] {
+  return ['node', process.versions.node];
 }
 
 /** The installed version of `pkg`, or undefined when it is not installed. */

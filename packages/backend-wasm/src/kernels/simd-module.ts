@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
+import { environmentVariable } from '../node-packages.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
 import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
 import type { WasmBackend, WasmMemory } from './wasm-backend.js';
@@ -84,7 +85,7 @@ let state: { loaded: boolean; reason: string | null } | null = null;
 export function loadSimdModule(wasmThreads: number, register: () => void): boolean {
   if (state) return state.loaded;
   try {
-    if (process.env[SIMD_KERNELS_ENV_VAR] === '0') {
+    if (environmentVariable(SIMD_KERNELS_ENV_VAR) === '0') {
       throw new Error(`turned off by ${SIMD_KERNELS_ENV_VAR}=0`);
     }
     const backend = tf.findBackend('wasm') as unknown as WasmBackend | null;
@@ -94,7 +95,7 @@ export function loadSimdModule(wasmThreads: number, register: () => void): boole
     }
     const shared =
       typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = Buffer.from(shared ? SHARED_MEMORY_MODULE : PLAIN_MEMORY_MODULE, 'base64');
+    const bytes = decodeBase64(shared ? SHARED_MEMORY_MODULE : PLAIN_MEMORY_MODULE);
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const exports = Object.fromEntries(
@@ -108,7 +109,7 @@ export function loadSimdModule(wasmThreads: number, register: () => void): boole
     // Only now, with everything in place, do the ops start using them.
     exported = exports;
     // A second thread for large calls, with the threaded (shared-memory) wasm binary only.
-    if (shared && wasmThreads > 1 && process.env[SIMD_THREADS_ENV_VAR] !== '1') {
+    if (shared && wasmThreads > 1 && environmentVariable(SIMD_THREADS_ENV_VAR) !== '1') {
       helper = SimdHelperThread.start(memory, module, HELPER_EXPORTS);
     }
     state = { loaded: true, reason: null };
@@ -116,6 +117,14 @@ export function loadSimdModule(wasmThreads: number, register: () => void): boole
     state = { loaded: false, reason: (e as Error).message };
   }
   return state.loaded;
+}
+
+/** Base64 to bytes with `atob`, which Node and browsers both have (`Buffer` is Node's only). */
+export function decodeBase64(base64: string): Uint8Array {
+  const binary = atob(base64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 /** The module's exports; only call once {@link simdKernelsAvailable} (or a kernel runs). */

@@ -24,10 +24,10 @@ export const backendsCommand: Command = {
           .filter(Boolean)
           .join(' ');
         io.out(
-          `${name.padEnd(5)} available${name === 'wasm' ? ' (default)' : ''} ${extra}`.trimEnd(),
+          `${name.padEnd(6)} available${name === 'wasm' ? ' (default)' : ''} ${extra}`.trimEnd(),
         );
       } catch (e) {
-        io.out(`${name.padEnd(5)} unavailable: ${(e as Error).message}`);
+        io.out(`${name.padEnd(6)} unavailable: ${(e as Error).message}`);
       }
     }
     return 0;

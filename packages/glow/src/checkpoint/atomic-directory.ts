@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { sha256 } from './sha256.js';
 
 /** A file to write: its name inside the directory and a function producing its bytes. */
 export interface DirectoryFile {
@@ -104,11 +105,6 @@ async function writeDirectory(
   } finally {
     if (!committed) await rm(temp, { recursive: true, force: true });
   }
-}
-
-/** Hex SHA-256 of some bytes. */
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 async function writeAndSync(path: string, bytes: Uint8Array): Promise<void> {

@@ -19,17 +19,19 @@ import type { TrainableModel } from '../state/trainable-model.js';
 import { initialTrainingState } from '../state/training-state.js';
 import { Adamax } from '../train/adamax.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from '../train/test-support/tiny-flow.js';
-import { recoverInterruptedSave, type SaveStage, sha256 } from './atomic-directory.js';
+import { recoverInterruptedSave, type SaveStage } from './atomic-directory.js';
 import {
   CHECKPOINT_FILES,
-  loadCheckpoint,
   loadCheckpointFromBytes,
   loadModelWeights,
-  restoreModel,
   restoreModelFromBytes,
+} from './checkpoint.js';
+import {
+  loadCheckpoint,
+  restoreModel,
   saveCheckpoint,
   saveCheckpointStaged,
-} from './checkpoint.js';
+} from './checkpoint-directory.js';
 import {
   CheckpointCorruptError,
   CheckpointMismatchError,
@@ -37,6 +39,7 @@ import {
   NonFiniteWeightsError,
 } from './errors.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { sha256 } from './sha256.js';
 
 let root: string;
 

@@ -1,19 +1,9 @@
-import { readFile, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { PACKAGE_INFO } from '../package-info.js';
 import type { AdamaxOptions, AdamaxState, StatefulOptimizer } from '../state/optimizer-state.js';
 import type { ModelConfigJson, ModelFactory, TrainableModel } from '../state/trainable-model.js';
 import { type TrainingState, trainingStateProblem } from '../state/training-state.js';
-import {
-  crashTestStageHook,
-  type DirectoryFile,
-  type FileDigest,
-  interruptedSaveLeftovers,
-  type SaveStage,
-  sha256,
-  writeDirectoryAtomically,
-} from './atomic-directory.js';
+import type { FileDigest } from './atomic-directory.js';
 import {
   CheckpointCorruptError,
   CheckpointMismatchError,
@@ -28,6 +18,7 @@ import {
   type SafetensorsFile,
   tensorsToEntries,
 } from './safetensors.js';
+import { sha256 } from './sha256.js';
 
 /**
  * A checkpoint is a directory:
@@ -110,84 +101,45 @@ export interface LoadedCheckpoint {
   dispose(): void;
 }
 
-const require = createRequire(import.meta.url);
-const packageJson = require('../../package.json') as { name: string; version: string };
-
-/**
- * Saves a checkpoint directory atomically (temporary sibling, flushed, then renamed over `dir`):
- * a save killed halfway never leaves something that loads as the new checkpoint. Weights that
- * are not all finite are refused ({@link NonFiniteWeightsError}) and nothing is written.
- *
- * @example
- * await saveCheckpoint('runs/fmnist/checkpoint', { model, optimizer, trainingState });
- */
-export async function saveCheckpoint(dir: string, input: CheckpointInput): Promise<void> {
-  const label = input.trainingState ? `step-${input.trainingState.step}` : 'weights';
-  await saveCheckpointStaged(dir, input, crashTestStageHook(dir, label));
-}
-
-/** {@link saveCheckpoint} with a hook at every stage of the atomic write; for the crash tests. */
-export async function saveCheckpointStaged(
-  dir: string,
-  input: CheckpointInput,
-  onStage?: (stage: SaveStage) => void | Promise<void>,
-): Promise<void> {
-  const { model, optimizer, trainingState, metadata = {} } = input;
+/** The model's config, which must name its `kind` (what restoring builds). */
+export function savableModelConfig(model: TrainableModel, caller: string): ModelConfigJson {
   const modelConfig = model.getConfig();
   if (typeof modelConfig.kind !== 'string' || modelConfig.kind === '') {
-    throw new TypeError(
-      "saveCheckpoint: the model's getConfig() must have a non-empty string 'kind'",
-    );
+    throw new TypeError(`${caller}: the model's getConfig() must have a non-empty string 'kind'`);
   }
-  await writeDirectoryAtomically(
-    dir,
-    (digests) => {
-      const files: DirectoryFile[] = [
-        {
-          name: CHECKPOINT_FILES.model,
-          bytes: async () =>
-            encodeSafetensors(finiteEntries(await tensorsToEntries(model.variables()), dir), {
-              producer: `${packageJson.name}@${packageJson.version}`,
-              kind: modelConfig.kind,
-              layout:
-                'tfjs: NHWC activations, conv kernels [kh, kw, in, out]; names as model.variables()',
-            }),
-        },
-      ];
-      if (optimizer)
-        files.push({ name: CHECKPOINT_FILES.optimizer, bytes: () => encodeOptimizer(optimizer) });
-      if (trainingState) {
-        files.push({
-          name: CHECKPOINT_FILES.trainingState,
-          bytes: async () =>
-            new TextEncoder().encode(`${JSON.stringify(trainingState, null, 2)}\n`),
-        });
-      }
-      files.push({
-        name: CHECKPOINT_FILES.config,
-        bytes: async () => {
-          const config: CheckpointConfig = {
-            format: CHECKPOINT_FORMAT,
-            formatVersion: CHECKPOINT_FORMAT_VERSION,
-            package: { name: packageJson.name, version: packageJson.version },
-            createdAt: new Date().toISOString(),
-            backend: tf.getBackend(),
-            model: modelConfig,
-            preprocessing: metadata.preprocessing ?? { ...DEFAULT_PREPROCESSING },
-            training: metadata.training ?? {},
-            files: digests(),
-          };
-          return new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`);
-        },
-      });
-      return files;
-    },
-    onStage,
-  );
+  return modelConfig;
+}
+
+/** The safetensors metadata of a checkpoint's model file. */
+export function modelFileMetadata(modelConfig: ModelConfigJson): Record<string, string> {
+  return {
+    producer: `${PACKAGE_INFO.name}@${PACKAGE_INFO.version}`,
+    kind: modelConfig.kind,
+    layout: 'tfjs: NHWC activations, conv kernels [kh, kw, in, out]; names as model.variables()',
+  };
+}
+
+/** A checkpoint's `config.json`, given the sizes and checksums of its other files. */
+export function checkpointConfig(
+  modelConfig: ModelConfigJson,
+  metadata: CheckpointMetadata,
+  files: Record<string, FileDigest>,
+): CheckpointConfig {
+  return {
+    format: CHECKPOINT_FORMAT,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    package: { name: PACKAGE_INFO.name, version: PACKAGE_INFO.version },
+    createdAt: new Date().toISOString(),
+    backend: tf.getBackend(),
+    model: modelConfig,
+    preprocessing: metadata.preprocessing ?? { ...DEFAULT_PREPROCESSING },
+    training: metadata.training ?? {},
+    files,
+  };
 }
 
 /** The entries, after checking every float value is finite (else nothing is saved). */
-function finiteEntries(
+export function finiteEntries(
   entries: Record<string, SafetensorsEntry>,
   dir: string,
 ): Record<string, SafetensorsEntry> {
@@ -195,7 +147,7 @@ function finiteEntries(
     const bad = nonFiniteSummary(entry);
     if (bad) {
       throw new NonFiniteWeightsError(
-        `${resolve(dir)}: not saved, model tensor '${name}' ${bad}; the previous checkpoint (if any) is kept`,
+        `${dir}: not saved, model tensor '${name}' ${bad}; the previous checkpoint (if any) is kept`,
       );
     }
   }
@@ -218,7 +170,7 @@ function nonFiniteSummary(entry: SafetensorsEntry): string | null {
   return `holds ${Number.isNaN(first) ? 'NaN' : String(first)} (${count} of ${data.length} values are not finite)`;
 }
 
-async function encodeOptimizer(optimizer: StatefulOptimizer): Promise<Uint8Array> {
+export async function encodeOptimizer(optimizer: StatefulOptimizer): Promise<Uint8Array> {
   const state = optimizer.getState();
   const tensors: Record<string, tf.Tensor> = {};
   for (const name of Object.keys(state.steps)) {
@@ -230,31 +182,6 @@ async function encodeOptimizer(optimizer: StatefulOptimizer): Promise<Uint8Array
     iterations: String(state.iterations),
     steps: JSON.stringify(state.steps),
     options: JSON.stringify(state.options),
-  });
-}
-
-/**
- * Loads a checkpoint directory: checks `config.json`, every file's size and SHA-256, and
- * decodes the tensors, which must be finite. Errors name the file:
- * {@link CheckpointNotFoundError} (no checkpoint there, with a hint when an interrupted save
- * left one aside), {@link CheckpointCorruptError} (truncated, bad JSON, checksum, a weight that
- * is NaN or infinite) and {@link CheckpointMismatchError} (newer format).
- */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const root = resolve(dir);
-  await assertCheckpointDirectory(root);
-  return decodeCheckpoint({
-    where: root,
-    read: async (name) => {
-      try {
-        return await readFile(join(root, name));
-      } catch (cause) {
-        throw new CheckpointCorruptError(
-          `${join(root, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
-          { cause },
-        );
-      }
-    },
   });
 }
 
@@ -303,7 +230,7 @@ export async function loadCheckpointFromBytes(
       const bytes = lookup(name);
       if (!bytes) {
         throw new CheckpointCorruptError(
-          `${join(where, name)}: listed in ${CHECKPOINT_FILES.config} but not among the files given`,
+          `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but not among the files given`,
         );
       }
       return bytes;
@@ -311,25 +238,77 @@ export async function loadCheckpointFromBytes(
   });
 }
 
+/** Options of {@link loadCheckpointFromUrl} and {@link restoreModelFromUrl}. */
+export interface CheckpointUrlOptions {
+  /** The fetch to use (default `globalThis.fetch`); tests and service workers pass their own. */
+  fetch?: (url: string) => Promise<Response>;
+}
+
+/**
+ * Loads a checkpoint served over HTTP (a checkpoint directory under a static server, or files
+ * a page bundles), with exactly the checks of {@link loadCheckpoint}. `url` is the checkpoint's
+ * folder; its files are fetched from `<url>/config.json` and the names that file lists.
+ *
+ * @example
+ * const checkpoint = await loadCheckpointFromUrl('/models/fashion/');
+ */
+export async function loadCheckpointFromUrl(
+  url: string | URL,
+  options: CheckpointUrlOptions = {},
+): Promise<LoadedCheckpoint> {
+  const fetchFile = options.fetch ?? ((u: string) => globalThis.fetch(u));
+  const folder = String(url).endsWith('/') ? String(url) : `${url}/`;
+  const where = folder.slice(0, -1);
+  const get = async (name: string): Promise<Response | Error> => {
+    try {
+      return await fetchFile(`${folder}${name}`);
+    } catch (cause) {
+      return cause instanceof Error ? cause : new Error(String(cause));
+    }
+  };
+  const config = await get(CHECKPOINT_FILES.config);
+  if (config instanceof Error || !config.ok) {
+    const why = config instanceof Error ? config.message : `HTTP ${config.status}`;
+    throw new CheckpointNotFoundError(
+      `No checkpoint at ${where}: ${joinName(where, CHECKPOINT_FILES.config)} cannot be fetched (${why})`,
+    );
+  }
+  const configBytes = new Uint8Array(await config.arrayBuffer());
+  return decodeCheckpoint({
+    where,
+    read: async (name) => {
+      if (name === CHECKPOINT_FILES.config) return configBytes;
+      const response = await get(name);
+      if (response instanceof Error || !response.ok) {
+        const why = response instanceof Error ? response.message : `HTTP ${response.status}`;
+        throw new CheckpointCorruptError(
+          `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be fetched (${why})`,
+        );
+      }
+      return new Uint8Array(await response.arrayBuffer());
+    },
+  });
+}
+
 /** Where a checkpoint's files come from: a directory or bytes in memory. */
-interface CheckpointSource {
-  /** The directory, or the name of bytes: file names are joined to it in messages. */
+export interface CheckpointSource {
+  /** The directory, URL or name of bytes: file names are joined to it in messages. */
   where: string;
   /** A file's bytes; throws a {@link CheckpointCorruptError} naming the file when absent. */
   read(name: string): Promise<Uint8Array>;
 }
 
 /** The one validation path of every loader: config, sizes and checksums, tensors. */
-async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpoint> {
+export async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpoint> {
   const root = source.where;
-  const configPath = join(root, CHECKPOINT_FILES.config);
+  const configPath = joinName(root, CHECKPOINT_FILES.config);
   const config = parseConfig(
     new TextDecoder().decode(await source.read(CHECKPOINT_FILES.config)),
     configPath,
   );
   const files: Record<string, Uint8Array> = {};
   for (const [name, digest] of Object.entries(config.files))
-    files[name] = verified(await source.read(name), join(root, name), digest);
+    files[name] = verified(await source.read(name), joinName(root, name), digest);
   const modelBytes = files[CHECKPOINT_FILES.model];
   if (!modelBytes) {
     throw new CheckpointCorruptError(
@@ -339,7 +318,7 @@ async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpo
   const tensors: Record<string, tf.Tensor> = {};
   const owned: tf.Tensor[] = [];
   try {
-    const modelPath = join(root, CHECKPOINT_FILES.model);
+    const modelPath = joinName(root, CHECKPOINT_FILES.model);
     const decoded = decodeSafetensors(modelBytes, modelPath);
     for (const [name, entry] of Object.entries(decoded.tensors)) {
       const bad = nonFiniteSummary(entry);
@@ -354,14 +333,17 @@ async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpo
     let optimizerState: AdamaxState | undefined;
     const optimizerBytes = files[CHECKPOINT_FILES.optimizer];
     if (optimizerBytes) {
-      const path = join(root, CHECKPOINT_FILES.optimizer);
+      const path = joinName(root, CHECKPOINT_FILES.optimizer);
       optimizerState = decodeOptimizer(decodeSafetensors(optimizerBytes, path), path);
       owned.push(...Object.values(optimizerState.expAvg), ...Object.values(optimizerState.expInf));
     }
     let trainingState: TrainingState | undefined;
     const stateBytes = files[CHECKPOINT_FILES.trainingState];
     if (stateBytes)
-      trainingState = parseTrainingState(stateBytes, join(root, CHECKPOINT_FILES.trainingState));
+      trainingState = parseTrainingState(
+        stateBytes,
+        joinName(root, CHECKPOINT_FILES.trainingState),
+      );
     const result: LoadedCheckpoint = {
       dir: root,
       config,
@@ -374,33 +356,6 @@ async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpo
   } catch (e) {
     tf.dispose(owned);
     throw e;
-  }
-}
-
-async function assertCheckpointDirectory(root: string): Promise<void> {
-  let isDir = false;
-  try {
-    isDir = (await stat(root)).isDirectory();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    const { old, temp } = await interruptedSaveLeftovers(root);
-    const hint =
-      old.length > 0
-        ? ` An interrupted save left the previous checkpoint at ${old[0]}: rename it to ${root} to use it.`
-        : temp.length > 0
-          ? ` An interrupted save left an unfinished temporary directory ${temp[0]}; it is not a checkpoint.`
-          : '';
-    throw new CheckpointNotFoundError(
-      `No checkpoint at ${root}: the directory does not exist.${hint}`,
-    );
-  }
-  if (!isDir) throw new CheckpointNotFoundError(`${root} is a file; a checkpoint is a directory`);
-  try {
-    await stat(join(root, CHECKPOINT_FILES.config));
-  } catch {
-    throw new CheckpointNotFoundError(
-      `${root} is not a hierglow checkpoint: it has no ${CHECKPOINT_FILES.config}`,
-    );
   }
 }
 
@@ -528,12 +483,12 @@ function parseTrainingState(bytes: Uint8Array, path: string): TrainingState {
  * Errors are {@link CheckpointMismatchError}s naming the checkpoint file and the tensor.
  */
 export function loadModelWeights(model: TrainableModel, checkpoint: LoadedCheckpoint): void {
-  const modelPath = join(checkpoint.dir, CHECKPOINT_FILES.model);
+  const modelPath = joinName(checkpoint.dir, CHECKPOINT_FILES.model);
   const have = checkpoint.config.model.kind;
   const want = model.getConfig().kind;
   if (have !== want) {
     throw new CheckpointMismatchError(
-      `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: the checkpoint holds a '${have}' model, not a '${want}'`,
+      `${joinName(checkpoint.dir, CHECKPOINT_FILES.config)}: the checkpoint holds a '${have}' model, not a '${want}'`,
     );
   }
   const target = model.variables();
@@ -566,6 +521,11 @@ export function loadModelWeights(model: TrainableModel, checkpoint: LoadedCheckp
   for (const [name, v] of Object.entries(target)) v.assign(values[name]!);
 }
 
+/** A file of a checkpoint as messages name it: '<dir or name>/<file>'. */
+export function joinName(where: string, name: string): string {
+  return where.endsWith('/') ? `${where}${name}` : `${where}/${name}`;
+}
+
 function list(names: string[]): string {
   return (
     names
@@ -585,20 +545,6 @@ export interface RestoredModel<M extends TrainableModel> {
 }
 
 /**
- * Loads a checkpoint and rebuilds its model with `factory` (normally this package's
- * `createModel`), then copies the weights in.
- *
- * @example
- * const { model } = await restoreModel('runs/tiny/checkpoint', createModel);
- */
-export async function restoreModel<M extends TrainableModel>(
-  dir: string,
-  factory: ModelFactory<M>,
-): Promise<RestoredModel<M>> {
-  return restoreFrom(await loadCheckpoint(dir), factory);
-}
-
-/**
  * {@link restoreModel} from a checkpoint's files in memory (see {@link loadCheckpointFromBytes}).
  *
  * @example
@@ -612,17 +558,32 @@ export async function restoreModelFromBytes<M extends TrainableModel>(
   return restoreFrom(await loadCheckpointFromBytes(files, options), factory);
 }
 
-function restoreFrom<M extends TrainableModel>(
+/**
+ * {@link restoreModel} from a checkpoint served over HTTP (see {@link loadCheckpointFromUrl}).
+ *
+ * @example
+ * const { model } = await restoreModelFromUrl('/models/fashion/', createModel);
+ */
+export async function restoreModelFromUrl<M extends TrainableModel>(
+  url: string | URL,
+  factory: ModelFactory<M>,
+  options: CheckpointUrlOptions = {},
+): Promise<RestoredModel<M>> {
+  return restoreFrom(await loadCheckpointFromUrl(url, options), factory);
+}
+
+/** Rebuilds a model from a loaded checkpoint; the one end of every restore. */
+export function restoreFrom<M extends TrainableModel>(
   checkpoint: LoadedCheckpoint,
   factory: ModelFactory<M>,
 ): RestoredModel<M> {
   let model: M | undefined;
   try {
     try {
-      model = factory(checkpoint.config.model, join(checkpoint.dir, CHECKPOINT_FILES.config));
+      model = factory(checkpoint.config.model, joinName(checkpoint.dir, CHECKPOINT_FILES.config));
     } catch (cause) {
       throw new CheckpointMismatchError(
-        `${join(checkpoint.dir, CHECKPOINT_FILES.config)}: cannot build a '${checkpoint.config.model.kind}' model from its config (${(cause as Error).message})`,
+        `${joinName(checkpoint.dir, CHECKPOINT_FILES.config)}: cannot build a '${checkpoint.config.model.kind}' model from its config (${(cause as Error).message})`,
         { cause },
       );
     }

@@ -4,7 +4,7 @@ import { toClassConditional } from '../model/class-conditional-convert.js';
 import { ClassConditionalGlow } from '../model/class-conditional-glow.js';
 import { createModel } from '../model/create-model.js';
 import type { Glow } from '../model/glow.js';
-import { restoreModel } from './checkpoint.js';
+import { restoreModel } from './checkpoint-directory.js';
 
 /**
  * Loads a checkpoint as a class-conditional Glow: a class-conditional checkpoint as it is, an

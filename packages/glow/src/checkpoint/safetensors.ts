@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointCorruptError } from './errors.js';
 
@@ -231,11 +230,6 @@ function copyOut(
     default:
       return new Uint8Array(raw);
   }
-}
-
-/** Reads and decodes a safetensors file; errors name the path. */
-export async function readSafetensorsFile(path: string): Promise<SafetensorsFile> {
-  return decodeSafetensors(await readFile(path), path);
 }
 
 /**

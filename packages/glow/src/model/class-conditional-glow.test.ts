@@ -6,7 +6,7 @@ import { checkNoTensorLeak, perturbVariables } from '@hierglow/flow-layers/testi
 import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { restoreModel, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import { restoreModel, saveCheckpoint } from '../checkpoint/checkpoint-directory.js';
 import { CheckpointMismatchError } from '../checkpoint/errors.js';
 import { restoreClassConditional } from '../checkpoint/restore-class-conditional.js';
 import { toClassConditional } from './class-conditional-convert.js';

@@ -9,12 +9,12 @@ import { selectBackend } from '@hierglow/backend-wasm';
 import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModelWeights } from '../checkpoint/checkpoint.js';
 import {
   loadCheckpoint,
-  loadModelWeights,
   restoreModel,
   saveCheckpoint,
-} from '../checkpoint/checkpoint.js';
+} from '../checkpoint/checkpoint-directory.js';
 import { CheckpointMismatchError } from '../checkpoint/errors.js';
 import { toClassConditional } from '../model/class-conditional-convert.js';
 import { createModel } from '../model/create-model.js';

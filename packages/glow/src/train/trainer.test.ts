@@ -5,7 +5,7 @@ import { selectBackend } from '@hierglow/backend-wasm';
 import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint, restoreModel } from '../checkpoint/checkpoint.js';
+import { loadCheckpoint, restoreModel } from '../checkpoint/checkpoint-directory.js';
 import type { LogProbOutput, TrainableModel } from '../state/trainable-model.js';
 import type { DataStream, TrainingBatch } from './data.js';
 import { initializeFromData, meanBitsPerDim } from './evaluation.js';

@@ -5,7 +5,8 @@ import {
   type VariableGradients,
 } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { type CheckpointMetadata, saveCheckpoint } from '../checkpoint/checkpoint.js';
+import type { CheckpointMetadata } from '../checkpoint/checkpoint.js';
+import { saveCheckpoint } from '../checkpoint/checkpoint-directory.js';
 import { DEFAULT_SEED } from '../model/config.js';
 import type { AdamaxOptions, AdamaxState } from '../state/optimizer-state.js';
 import type { LogProbOutput, ReversibleForward, TrainableModel } from '../state/trainable-model.js';
