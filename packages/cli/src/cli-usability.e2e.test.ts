@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli } from './test-support/run-cli.js';
+import { expectOneLineError } from './test-support/expect-cli.js';
+import { runCli } from './test-support/run-cli.js';
 
 const DEMO = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo');
 let dir: string;
@@ -54,17 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('hierglow:'));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
 
 describe('hierglow as a new user meets it (built binary)', () => {
   it('data --help lists the data commands and exits 0', async () => {

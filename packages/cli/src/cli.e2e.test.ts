@@ -8,7 +8,8 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, runCli, startCli } from './test-support/run-cli.js';
+import { expectOneLineError } from './test-support/expect-cli.js';
+import { runCli, startCli } from './test-support/run-cli.js';
 import { writeSyntheticDataset } from './test-support/synthetic-data.js';
 
 let dir: string;
@@ -24,18 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A user error: exit code as given, one line on stderr starting with 'hierglow:', no stack. */
-function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('hierglow:'));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-}
 
 function trainArgs(out: string, extra: string[] = []): string[] {
   return [
@@ -240,13 +229,13 @@ describe('hierglow (built binary)', () => {
   it('trains with --memory reversible to the autodiff run, and keeps the mode on --resume', async () => {
     const once = ['--epochs', '1', '--no-eval'];
     const autodiff = await runCli(
-      trainArgs('mem-autodiff', once).filter((a, i, all) => !isEvalFlag(all, i)),
+      trainArgs('mem-autodiff', once).filter((_, i, all) => !isEvalFlag(all, i)),
       dir,
     );
     expect(autodiff.code, autodiff.stderr).toBe(0);
     const reversible = await runCli(
       trainArgs('mem-reversible', [...once, '--memory', 'reversible']).filter(
-        (a, i, all) => !isEvalFlag(all, i),
+        (_, i, all) => !isEvalFlag(all, i),
       ),
       dir,
     );

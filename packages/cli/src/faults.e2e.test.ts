@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors, encodeSafetensors } from '@hierglow/glow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError } from './test-support/expect-cli.js';
 import { type CliResult, fullDiskUnder, runCli } from './test-support/run-cli.js';
 import { writeSyntheticDataset } from './test-support/synthetic-data.js';
 
@@ -22,13 +23,10 @@ const TINY = [
   ...['--batch-size', '8', '--init-images', '16', '--no-eval', ...CPU],
 ];
 
-/** One 'hierglow:' line on stderr, the exit code given, no stack trace. */
-function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('hierglow:'));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at |This is a bug/);
+/** A one-line user error that does not call itself a bug. */
+function expectUserError(r: CliResult, code: number, pattern: RegExp): void {
+  expectOneLineError(r, code, pattern);
+  expect(r.stderr).not.toMatch(/This is a bug/);
 }
 
 /** Mounts a tmpfs of `size` at `at` (read-only with `ro`); false where mounting is not allowed. */
@@ -65,7 +63,7 @@ describe('storage faults', () => {
       full.env,
       full.nodeArgs,
     );
-    expectOneLineError(
+    expectUserError(
       r,
       74,
       /^hierglow: cannot write .*full-train\/(checkpoint|config\.json|history\.json): no space left on the device \(ENOSPC\)$/,
@@ -81,7 +79,7 @@ describe('storage faults', () => {
       ['train', '--data', 'waves.hgds', '--out', join(at, 'run'), '--epochs', '1', ...TINY],
       dir,
     );
-    expectOneLineError(r, 74, /cannot write .*tiny-fs\/run\/.*no space left on the device/);
+    expectUserError(r, 74, /cannot write .*tiny-fs\/run\/.*no space left on the device/);
   });
 
   it('refuses a read-only or virtual --out at once, naming the folder, exit 73', async (ctx) => {
@@ -90,13 +88,13 @@ describe('storage faults', () => {
       ['train', '--data', 'waves.hgds', '--out', '/proc/hierglow-test/run', ...TINY],
       dir,
     );
-    expectOneLineError(proc, 73, /--out: cannot create the folder \/proc\/hierglow-test \(/);
+    expectUserError(proc, 73, /--out: cannot create the folder \/proc\/hierglow-test \(/);
     expect(performance.now() - started).toBeLessThan(30_000); // it used to spin forever
     const at = join(dir, 'ro-fs');
     await mkdir(at);
     if (!mountTmpfs(at, 'ro,size=16k')) ctx.skip();
     mounted.push(at);
-    expectOneLineError(
+    expectUserError(
       await runCli(['train', '--data', 'waves.hgds', '--out', join(at, 'run'), ...TINY], dir),
       73,
       /--out: cannot create the folder .*ro-fs\/run \(the file system is read-only, EROFS\)/,
@@ -108,7 +106,7 @@ describe('storage faults', () => {
       ['score', '--model', 'run', '--data', 'waves.hgds', '--out', '/proc/self/s.csv', ...CPU],
       dir,
     );
-    expectOneLineError(score, 73, /--out: cannot write into \/proc\/self/);
+    expectUserError(score, 73, /--out: cannot write into \/proc\/self/);
     expect(score.stderr).not.toMatch(/score waves|images scored/);
     const evaluate = await runCli(
       [
@@ -117,7 +115,7 @@ describe('storage faults', () => {
       ],
       dir,
     );
-    expectOneLineError(evaluate, 73, /--out: cannot create the folder \/proc\/self\/eval/);
+    expectUserError(evaluate, 73, /--out: cannot create the folder \/proc\/self\/eval/);
     expect(evaluate.stderr).not.toMatch(/images scored/);
   });
 
@@ -133,7 +131,7 @@ describe('storage faults', () => {
       full.env,
       full.nodeArgs,
     );
-    expectOneLineError(r, 74, /cannot write .*full-eval\/.*: no space left on the device/);
+    expectUserError(r, 74, /cannot write .*full-eval\/.*: no space left on the device/);
     expect(r.stderr).toMatch(/images scored/); // it failed at the end, writing
     const left = (await readdir(out, { recursive: true })).filter((f) => !f.endsWith('log.txt'));
     expect(left.filter((f) => /\.(json|md|html|csv)$|tmp-/.test(f))).toEqual([]);
@@ -149,7 +147,7 @@ describe('non-finite training and weights', () => {
       ],
       dir,
     );
-    expectOneLineError(
+    expectUserError(
       r,
       1,
       /training diverged: steps \d+-\d+ \(5 in a row\) had a non-finite gradient .*Lower the learning rate \(now 1000\)/,
@@ -158,7 +156,7 @@ describe('non-finite training and weights', () => {
     // The checkpoint of the first epoch holds finite weights, but they score nothing: that is
     // an error, not a table of empty scores.
     expect(existsSync(join(dir, 'diverged', 'checkpoint'))).toBe(true);
-    expectOneLineError(
+    expectUserError(
       await runCli(['score', '--model', 'diverged', '--data', 'waves.hgds', ...CPU], dir),
       1,
       /waves: every one of the 32 images got a non-finite log p under the model; it cannot score this data/,
@@ -182,12 +180,12 @@ describe('non-finite training and weights', () => {
     await writeFile(configPath, JSON.stringify(config));
     const tensor = name.replace(/[.[\]]/g, '\\$&');
     const pattern = new RegExp(`--model: .*model\\.safetensors: tensor '${tensor}' holds NaN`);
-    expectOneLineError(
+    expectUserError(
       await runCli(['score', '--model', 'nan-ckpt', '--data', 'waves.hgds', ...CPU], dir),
       1,
       pattern,
     );
-    expectOneLineError(
+    expectUserError(
       await runCli(
         [
           ...['evaluate', '--model', 'nan-ckpt', '--in', 'waves.hgds', '--ood', 'waves.hgds'],
@@ -212,7 +210,7 @@ describe('non-finite training and weights', () => {
       config.model[field] = value;
       await writeFile(configPath, JSON.stringify(config));
       const started = performance.now();
-      expectOneLineError(
+      expectUserError(
         await runCli(['score', '--model', ckpt, '--data', 'waves.hgds', ...CPU], dir),
         1,
         new RegExp(

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { encodePng } from '@hierglow/anomaly-metrics';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError } from '../test-support/expect-cli.js';
 import {
   freePort,
   redisServerInstalled,
   startRedisServer,
   type TestRedis,
 } from '../test-support/redis-server.js';
-import { type CliResult, runCli, startCli } from '../test-support/run-cli.js';
+import { runCli, startCli } from '../test-support/run-cli.js';
 import { writeSyntheticDataset } from '../test-support/synthetic-data.js';
 import { queueName } from './shard-job.js';
 import { BATCH_DELAY_ENV } from './shard-worker.js';
@@ -93,17 +94,6 @@ function evaluateArgs(out: string, extra: string[] = []): string[] {
     ...CPU,
     ...extra,
   ];
-}
-
-function expectOneLineError(r: CliResult, code: number, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('hierglow:'));
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
 async function expectSameEvaluation(a: string, b: string): Promise<void> {

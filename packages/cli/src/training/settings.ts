@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import {
   ADAMAX_DEFAULTS,
   DEFAULT_MAX_CONSECUTIVE_SKIPPED_STEPS,
-  MODEL_DEFAULTS,
   type ModelConfig,
   type ModelConfigInput,
   resolveModelConfig,
