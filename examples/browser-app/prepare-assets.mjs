@@ -18,7 +18,7 @@ rmSync(out, { recursive: true, force: true });
 /** The demo models the page scores with: in-distribution and general (for the ratio). */
 const MODELS = ['fashion', 'general'];
 /** Demo sets and how many images of each the page offers. */
-const DEMO_SETS = ['fashion-mnist', 'digits', 'photos', 'noise', 'constant'];
+const DEMO_SETS = ['fashion-mnist', 'mnist', 'photos', 'noise', 'constant'];
 const IMAGES_PER_SET = 4;
 /** The models' input size. */
 const SIZE = 32;

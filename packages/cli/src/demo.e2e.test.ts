@@ -28,7 +28,7 @@ it('hierglow demo prints the AUROC table and writes the reports', async () => {
     }
     expect(existsSync(join(dir, 'out', model, 'report.html'))).toBe(true);
     const metrics = JSON.parse(await readFile(join(dir, 'out', model, 'metrics.json'), 'utf8'));
-    const auroc = metrics.metrics.ratio.digits.auroc;
+    const auroc = metrics.metrics.ratio.mnist.auroc;
     expect(auroc).toBeGreaterThanOrEqual(0);
     expect(auroc).toBeLessThanOrEqual(1);
   }

