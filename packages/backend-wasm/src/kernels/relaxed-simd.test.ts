@@ -125,7 +125,7 @@ function runKernels(threads: number, flags: string[], env: Record<string, string
 const flags = relaxedNodeFlags();
 
 describe('relaxed-SIMD kernels (fused multiply-add build)', () => {
-  it('the relaxed-SIMD probe is refused by a runtime that rejects relaxed SIMD code', () => {
+  it('the load-time probe agrees with whether this Node (no flags) validates the relaxed module', () => {
     // Node 20 without the flag rejects relaxed SIMD; the probe must say so, or the loader would
     // pick a module that fails to compile. Where the runtime has it by default, both agree.
     const plainNode = spawnSync(
