@@ -15,6 +15,9 @@
  * Profiled kernel times include tfjs' per-kernel bookkeeping, so their sum exceeds the
  * unprofiled wall time; the COUNTS are exact and the ranking is what to read.
  *
+ * --memory reversible profiles the reversible training step (ADR 0007): its forward phase ends
+ * when `reversibleForward` returns, and the backward phase includes the recomputation.
+ *
  * --fast off runs the straightforward paths (backend-wasm's setFastPaths(false)); --ab N instead
  * times N rounds of one step with the fast paths and one without, alternating which goes first,
  * in this one process (the fair comparison on a shared machine), and prints both medians.
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
   options: {
     config: { type: 'string', default: 'small' },
     mode: { type: 'string', default: 'train' },
+    memory: { type: 'string', default: 'autodiff' },
     backend: { type: 'string', default: 'wasm' },
     batch: { type: 'string' },
     runs: { type: 'string', default: '3' },
@@ -86,10 +90,19 @@ async function main() {
     mark('forwardEnd');
     return out;
   };
+  // With memory 'reversible' the trainer's forward pass is this call instead of logProb.
+  const reversibleForward = model.reversibleForward?.bind(model);
+  if (reversibleForward) {
+    model.reversibleForward = (input) => {
+      const out = reversibleForward(input);
+      mark('forwardEnd');
+      return out;
+    };
+  }
   let step;
   let phases;
   if (args.mode === 'train') {
-    const trainer = new Trainer(model, { epochs: 1 });
+    const trainer = new Trainer(model, { epochs: 1, memory: args.memory });
     const apply = trainer.optimizer.applyGradients.bind(trainer.optimizer);
     trainer.optimizer.applyGradients = (vars, grads) => {
       mark('optimizerStart');
@@ -244,7 +257,8 @@ async function main() {
   }
   const m = preset.model;
   console.log(
-    `${args.config} (K=${m.stepsPerLevel}, hidden ${m.hidden}) ${args.mode} batch ${batch} on ` +
+    `${args.config} (K=${m.stepsPerLevel}, hidden ${m.hidden}) ${args.mode}` +
+      `${args.mode === 'train' ? ` (${args.memory})` : ''} batch ${batch} on ` +
       `${info.backend} (threads ${info.threads ?? '-'}): median of ${runs} after ${warmup} warm-up; ` +
       `load average ${loadTimed.toFixed(2)}`,
   );

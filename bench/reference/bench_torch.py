@@ -3,20 +3,28 @@
 
 One measurement per process, so the peak RSS printed is that measurement's own:
 
+  /usr/bin/python3 bench_torch.py --checkpoint DIR --input batch.safetensors --mode train --batch 64
   /usr/bin/python3 bench_torch.py --config '{"kind":"glow","height":32,...}' --mode train --batch 64
 
+- --checkpoint: a hierglow checkpoint (glow-bench.mjs writes one per config, data-initialised),
+  loaded with glow_ref.load_checkpoint, the mapping check-parity.mjs relies on: both sides time
+  the same weights. --input: NHWC images ("x"), of which the first --batch are used. Without
+  them (--config), a randomly initialised model (identity ActNorms) and seeded pixels.
 - train: forward + backward + Adamax update (lr 5e-4, weight decay 5e-5, PyTorch semantics) on
   the mean discrete NLL -log p(x) + D ln 256; a step with a non-finite gradient is skipped, as
   the hierglow trainer does (spec 6.1).
 - score: log p(x) under torch.no_grad().
+- --flush-denormal: torch.set_flush_denormal(True) (the "tuned" peer; glow-bench.mjs also sets
+  GLIBC_TUNABLES or LD_PRELOADs jemalloc for it, which this script only reports).
 
 Inputs are dequantised pixels v/256 - 0.5 + u (spec 2.1), NCHW. Prints one JSON line.
-Needs Debian's PyTorch (/usr/bin/python3) and glow_ref.py beside this file.
+Needs PyTorch (Debian: python3-torch, in /usr/bin/python3) and glow_ref.py beside this file.
 """
 
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -26,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from glow_ref import build_model, log_prob  # noqa: E402
+from glow_ref import build_model, load_checkpoint, log_prob, read_safetensors  # noqa: E402
 
 
 def pixels(n, c, h, w, generator):
@@ -36,21 +44,38 @@ def pixels(n, c, h, w, generator):
 
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True, help="hierglow model config as JSON (kind glow)")
+    parser.add_argument("--config", help="hierglow model config as JSON (kind glow); random weights")
+    parser.add_argument("--checkpoint", help="hierglow checkpoint directory (weights and config)")
+    parser.add_argument("--input", help="safetensors file with 'x', NHWC images (with --checkpoint)")
     parser.add_argument("--mode", choices=["train", "score"], required=True)
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--runs", type=int, default=3, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     args = parser.parse_args(argv)
+    if (args.config is None) == (args.checkpoint is None):
+        parser.error("give exactly one of --config and --checkpoint")
 
     torch.set_num_threads(args.threads)
-    cfg = json.loads(args.config)
+    flush_denormal = bool(args.flush_denormal and torch.set_flush_denormal(True))
     generator = torch.Generator().manual_seed(1)
-    model = build_model(cfg)
+    if args.checkpoint:
+        model = load_checkpoint(args.checkpoint)
+        config = json.loads((Path(args.checkpoint) / "config.json").read_text())
+        cfg = config.get("model", config)
+    else:
+        cfg = json.loads(args.config)
+        model = build_model(cfg)
     c, h, w = cfg["channels"], cfg["height"], cfg["width"]
     dims = c * h * w
-    x = pixels(args.batch, c, h, w, generator)
+    if args.input:
+        images = read_safetensors(args.input)["x"]
+        if images.shape[0] < args.batch:
+            parser.error(f"--input holds {images.shape[0]} images, fewer than --batch {args.batch}")
+        x = torch.from_numpy(images[: args.batch].transpose(0, 3, 1, 2).copy()).float()
+    else:
+        x = pixels(args.batch, c, h, w, generator)
     optimizer = torch.optim.Adamax(model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=5e-5)
 
     skipped = 0
@@ -96,6 +121,10 @@ def main(argv):
                 "imagesPerSecond": args.batch / median,
                 "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "meanNll": losses[-1],
+                "firstNll": losses[0] if losses else None,
+                "flushDenormal": flush_denormal,
+                "glibcTunables": os.environ.get("GLIBC_TUNABLES"),
+                "ldPreload": os.environ.get("LD_PRELOAD"),
                 "skippedSteps": skipped,
                 "parameters": sum(p.numel() for p in model.parameters()),
             }

@@ -34,6 +34,7 @@ import { selectBackend } from '@hierglow/backend-wasm';
 import * as glowPackage from '@hierglow/glow';
 import { createRng } from '@hierglow/random';
 import * as tf from '@tensorflow/tfjs-core';
+import { encodeSafetensorsF32 } from './safetensors.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -139,27 +140,6 @@ function loadImages(file, count) {
 
 // ---------------------------------------------------------------------------------------------
 // Files for the reference: a checkpoint directory and the input batch.
-
-function encodeSafetensorsF32(tensors) {
-  const header = {};
-  let offset = 0;
-  for (const [name, { shape, data }] of Object.entries(tensors)) {
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const head = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + head.length + offset);
-  out.writeBigUInt64LE(BigInt(head.length), 0);
-  head.copy(out, 8);
-  let at = 8 + head.length;
-  for (const { data } of Object.values(tensors)) {
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, at);
-    at += data.byteLength;
-  }
-  return out;
-}
 
 async function saveModel(model, dir) {
   await glow.saveCheckpoint(dir, {

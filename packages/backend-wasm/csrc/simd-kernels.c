@@ -42,6 +42,27 @@
 
 typedef float f32;
 
+/*
+ * madd(a, b, c) = a·b + c, the multiply-add of every product and convolution loop below.
+ * The relaxed-SIMD build (-mrelaxed-simd, scripts/build-simd-kernels.mjs) makes it one
+ * f32x4.relaxed_madd, which the engine may run as a fused multiply-add (one rounding) or as a
+ * multiply and an add: its results differ from the plain build's in the last bits, and may
+ * differ between machines, but not between the threads of one process (the helper thread runs
+ * the caller's compiled module on the same CPU). The plain build keeps two instructions, so its
+ * modules stay what they were before the relaxed variant existed.
+ */
+#ifdef __wasm_relaxed_simd__
+#if __clang_major__ < 17
+/* clang 16's wasm_simd128.h has the builtin but not yet the intrinsic of clang 17. */
+static inline v128_t wasm_f32x4_relaxed_madd(v128_t a, v128_t b, v128_t c) {
+  return (v128_t)__builtin_wasm_relaxed_madd_f32x4((__f32x4)a, (__f32x4)b, (__f32x4)c);
+}
+#endif
+#define madd(a, b, c) wasm_f32x4_relaxed_madd(a, b, c)
+#else
+#define madd(a, b, c) wasm_f32x4_add(c, wasm_f32x4_mul(a, b))
+#endif
+
 /* out[i, o] += Σ_{r < rows} a[r, i] b[r, o] for i in [i0, i0 + 4), o in [o0, o0 + 8). */
 static inline void tile4x8(const f32 *a, const f32 *b, f32 *out, int rows, int p, int q, int i0,
                            int o0) {
@@ -58,17 +79,17 @@ static inline void tile4x8(const f32 *a, const f32 *b, f32 *out, int rows, int p
   for (int r = 0; r < rows; r++, ar += p, br += q) {
     const v128_t b0 = wasm_v128_load(br), b1 = wasm_v128_load(br + 4);
     v128_t s = wasm_f32x4_splat(ar[0]);
-    c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(s, b0));
-    c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(s, b1));
+    c00 = madd(s, b0, c00);
+    c01 = madd(s, b1, c01);
     s = wasm_f32x4_splat(ar[1]);
-    c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(s, b0));
-    c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(s, b1));
+    c10 = madd(s, b0, c10);
+    c11 = madd(s, b1, c11);
     s = wasm_f32x4_splat(ar[2]);
-    c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(s, b0));
-    c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(s, b1));
+    c20 = madd(s, b0, c20);
+    c21 = madd(s, b1, c21);
     s = wasm_f32x4_splat(ar[3]);
-    c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(s, b0));
-    c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(s, b1));
+    c30 = madd(s, b0, c30);
+    c31 = madd(s, b1, c31);
   }
   wasm_v128_store(o_row0, c00), wasm_v128_store(o_row0 + 4, c01);
   wasm_v128_store(o_row1, c10), wasm_v128_store(o_row1 + 4, c11);
@@ -86,10 +107,10 @@ static inline void tile4x4(const f32 *a, const f32 *b, f32 *out, int rows, int p
   const f32 *br = b + o0;
   for (int r = 0; r < rows; r++, ar += p, br += q) {
     const v128_t b0 = wasm_v128_load(br);
-    c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(wasm_f32x4_splat(ar[0]), b0));
-    c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(wasm_f32x4_splat(ar[1]), b0));
-    c2 = wasm_f32x4_add(c2, wasm_f32x4_mul(wasm_f32x4_splat(ar[2]), b0));
-    c3 = wasm_f32x4_add(c3, wasm_f32x4_mul(wasm_f32x4_splat(ar[3]), b0));
+    c0 = madd(wasm_f32x4_splat(ar[0]), b0, c0);
+    c1 = madd(wasm_f32x4_splat(ar[1]), b0, c1);
+    c2 = madd(wasm_f32x4_splat(ar[2]), b0, c2);
+    c3 = madd(wasm_f32x4_splat(ar[3]), b0, c3);
   }
   wasm_v128_store(o_row, c0), wasm_v128_store(o_row + q, c1);
   wasm_v128_store(o_row + 2 * q, c2), wasm_v128_store(o_row + 3 * q, c3);
@@ -104,8 +125,8 @@ static inline void tile1x8(const f32 *a, const f32 *b, f32 *out, int rows, int p
   const f32 *br = b + o0;
   for (int r = 0; r < rows; r++, ar += p, br += q) {
     const v128_t s = wasm_f32x4_splat(ar[0]);
-    c0 = wasm_f32x4_add(c0, wasm_f32x4_mul(s, wasm_v128_load(br)));
-    c1 = wasm_f32x4_add(c1, wasm_f32x4_mul(s, wasm_v128_load(br + 4)));
+    c0 = madd(s, wasm_v128_load(br), c0);
+    c1 = madd(s, wasm_v128_load(br + 4), c1);
   }
   wasm_v128_store(o_row, c0), wasm_v128_store(o_row + 4, c1);
 }
@@ -237,7 +258,7 @@ __attribute__((export_name("narrow_product"))) void narrow_product(const f32 *x,
       v128_t acc = bias ? wasm_v128_load(bias + o0) : wasm_f32x4_splat(0.0f);
       const f32 *wc = w + o0;
       for (int t = 0; t < k; t++, wc += n) {
-        acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(xr[t]), wasm_v128_load(wc)));
+        acc = madd(wasm_f32x4_splat(xr[t]), wasm_v128_load(wc), acc);
       }
       wasm_v128_store(orow + o0, acc);
     }
@@ -278,7 +299,7 @@ static inline v128_t activate(v128_t v, int relu) {
   return relu ? wasm_f32x4_max(v, wasm_f32x4_splat(0.0f)) : v;
 }
 
-#define MADD(acc, s, w) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(s, w))
+#define MADD(acc, s, w) acc = madd(s, w, acc)
 
 /* The accumulators c00..c31 of a 4-pixel x 8-channel tile, starting at the bias (or 0). */
 #define TILE4X8_INIT(bias, o0)                                                        \

@@ -5,11 +5,19 @@
 //   node scripts/build-simd-kernels.mjs           # rebuild and write
 //   node scripts/build-simd-kernels.mjs --check   # rebuild and fail if the committed file differs
 //
-// Two variants per kernel: one importing a shared memory (tfjs-backend-wasm's threaded binary)
-// and one importing an ordinary memory (its single-threaded binary). The kernels run inside
-// tfjs' own linear memory, so they must not own a data segment or touch a stack (lld would place
-// both at fixed addresses of that memory, which belong to tfjs): both are checked here.
-import { execFileSync } from 'node:child_process';
+// Two memories per kernel set: one importing a shared memory (tfjs-backend-wasm's threaded
+// binary) and one importing an ordinary memory (its single-threaded binary). And two instruction
+// sets: plain SIMD128, built by `clang` (Debian 12: clang 14), and relaxed SIMD
+// (-mrelaxed-simd: fused multiply-adds in the products and convolutions), built by `clang-16`
+// (HIERGLOW_RELAXED_CLANG overrides it). clang 14 encodes relaxed-SIMD instructions with the
+// proposal's early opcodes, which no shipping engine accepts; clang 16 uses the standard ones.
+// The plain modules stay on clang 14 so that adding the relaxed variant left them byte for byte
+// as they were.
+//
+// The kernels run inside tfjs' own linear memory, so they must not own a data segment or touch
+// a stack (lld would place both at fixed addresses of that memory, which belong to tfjs): both
+// are checked here.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,8 +38,8 @@ const common = [
   '-Wall',
   '-Werror',
 ];
-/** Compiler and linker flags per variant. */
-const variants = {
+/** Compiler and linker flags per memory. */
+const memories = {
   shared: {
     cc: ['-matomics', '-mbulk-memory'],
     ld: ['-Wl,--shared-memory', '-Wl,--max-memory=4294967296'],
@@ -39,20 +47,41 @@ const variants = {
   plain: { cc: [], ld: [] },
 };
 
-function clang(args) {
+/** Compiler and flags per instruction set. */
+const instructionSets = {
+  simd128: { compiler: 'clang', cc: [] },
+  relaxed: { compiler: process.env.HIERGLOW_RELAXED_CLANG || 'clang-16', cc: ['-mrelaxed-simd'] },
+};
+
+function clang(compiler, args) {
   try {
-    return execFileSync('clang', args, { encoding: 'buffer', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(compiler, args, { encoding: 'buffer', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     if (e.code === 'ENOENT') {
+      const pkgs = compiler === 'clang' ? 'clang lld' : 'clang-16 lld-16';
       throw new Error(
-        'clang not found: install Debian packages clang and lld (apt-get install clang lld)',
+        `${compiler} not found: install Debian packages ${pkgs} (apt-get install ${pkgs})`,
       );
     }
-    throw new Error(`clang failed: ${e.stderr?.toString() ?? e.message}`);
+    throw new Error(`${compiler} failed: ${e.stderr?.toString() ?? e.message}`);
   }
 }
 
-/** Section ids of a wasm binary (11 = data). */
+/**
+ * Compiles a relaxed-SIMD module in a child Node with the flag that older V8s (Node 20) need, so
+ * a compiler that emits opcodes the engine rejects fails the build instead of every load.
+ */
+function validateRelaxed(name, bytes) {
+  const script =
+    "const b = Buffer.from(require('node:fs').readFileSync(0, 'utf8'), 'base64');" +
+    'new WebAssembly.Module(b);';
+  const run = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '-e', script], {
+    input: bytes.toString('base64'),
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`${name}: V8 rejects the module: ${run.stderr.trim()}`);
+}
+
 function sectionIds(bytes) {
   const ids = [];
   let i = 8;
@@ -79,29 +108,36 @@ function sectionIds(bytes) {
 const dir = mkdtempSync(join(tmpdir(), 'hierglow-kernels-'));
 const encoded = {};
 try {
-  for (const [name, flags] of Object.entries(variants)) {
-    const asm = clang([...common, ...flags.cc, '-S', '-o', '-', source]).toString();
-    if (/__stack_pointer|memory\.grow/.test(asm)) {
-      throw new Error(
-        `${name}: the kernel uses the stack or grows memory; it must not (see above)`,
-      );
+  for (const [set, isa] of Object.entries(instructionSets)) {
+    for (const [memory, flags] of Object.entries(memories)) {
+      const name = `${set}/${memory}`;
+      const cc = [...common, ...isa.cc, ...flags.cc];
+      const asm = clang(isa.compiler, [...cc, '-S', '-o', '-', source]).toString();
+      if (/__stack_pointer|memory\.grow/.test(asm)) {
+        throw new Error(
+          `${name}: the kernel uses the stack or grows memory; it must not (see above)`,
+        );
+      }
+      if (set === 'relaxed' && !asm.includes('relaxed_madd')) {
+        throw new Error(`${name}: ${isa.compiler} emitted no relaxed multiply-add`);
+      }
+      const out = join(dir, `${set}-${memory}.wasm`);
+      clang(isa.compiler, [
+        ...cc,
+        ...flags.ld,
+        '-Wl,--no-entry',
+        '-Wl,--import-memory',
+        '-Wl,--strip-all',
+        '-o',
+        out,
+        source,
+      ]);
+      const bytes = readFileSync(out);
+      if (sectionIds(bytes).includes(11)) throw new Error(`${name}: the module has a data segment`);
+      if (set === 'relaxed') validateRelaxed(name, bytes);
+      else new WebAssembly.Module(bytes); // validates
+      encoded[name] = bytes.toString('base64');
     }
-    const out = join(dir, `${name}.wasm`);
-    clang([
-      ...common,
-      ...flags.cc,
-      ...flags.ld,
-      '-Wl,--no-entry',
-      '-Wl,--import-memory',
-      '-Wl,--strip-all',
-      '-o',
-      out,
-      source,
-    ]);
-    const bytes = readFileSync(out);
-    if (sectionIds(bytes).includes(11)) throw new Error(`${name}: the module has a data segment`);
-    new WebAssembly.Module(bytes); // validates
-    encoded[name] = bytes.toString('base64');
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -109,15 +145,23 @@ try {
 
 // Laid out as the repository's formatter (biome) lays it out, so formatting leaves it unchanged.
 const text = `// Generated by scripts/build-simd-kernels.mjs from csrc/simd-kernels.c: do not edit.
-// Rebuild with \`node scripts/build-simd-kernels.mjs\` (needs Debian's clang and lld).
+// Rebuild with \`node scripts/build-simd-kernels.mjs\` (needs Debian's clang, lld, clang-16, lld-16).
 
 /** The kernels' module importing a shared memory (tfjs-backend-wasm's threaded binary). */
 export const SHARED_MEMORY_MODULE =
-  '${encoded.shared}';
+  '${encoded['simd128/shared']}';
 
 /** The kernels' module importing an ordinary memory (its single-threaded binary). */
 export const PLAIN_MEMORY_MODULE =
-  '${encoded.plain}';
+  '${encoded['simd128/plain']}';
+
+/** {@link SHARED_MEMORY_MODULE} built with relaxed SIMD (fused multiply-adds). */
+export const SHARED_MEMORY_RELAXED_MODULE =
+  '${encoded['relaxed/shared']}';
+
+/** {@link PLAIN_MEMORY_MODULE} built with relaxed SIMD (fused multiply-adds). */
+export const PLAIN_MEMORY_RELAXED_MODULE =
+  '${encoded['relaxed/plain']}';
 `;
 if (check) {
   let committed = '';

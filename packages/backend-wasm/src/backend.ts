@@ -6,6 +6,7 @@ import {
   installSimdKernels,
   SIMD_KERNELS_ENV_VAR,
   SIMD_THREADS_ENV_VAR,
+  type SimdKernelsVariant,
   simdKernelsState,
   simdKernelThreads,
 } from './kernels/simd-kernels.js';
@@ -285,6 +286,12 @@ export interface BackendInfo {
   /** wasm only: why they are not. */
   simdKernelsFallbackReason: string | null;
   /**
+   * wasm only, with the kernels loaded: `relaxed-simd` (fused multiply-adds; where the runtime
+   * validates relaxed SIMD, e.g. Node 20 with `--experimental-wasm-relaxed-simd`, Node 22,
+   * Chrome 114) or `simd128` (elsewhere, or with `HIERGLOW_RELAXED_SIMD=0`).
+   */
+  simdKernelsVariant: SimdKernelsVariant | null;
+  /**
    * wasm only: threads their large products use (2 with the threaded binary once the helper
    * thread has started, which takes a few milliseconds after `selectBackend`).
    */
@@ -330,6 +337,7 @@ export function backendInfo(): BackendInfo {
     threadsFallbackReason: tfjsBackend === 'wasm' ? wasmThreadsFallbackReason : null,
     simdKernels: tfjsBackend === 'wasm' ? (simdKernelsState()?.loaded ?? false) : null,
     simdKernelsFallbackReason: tfjsBackend === 'wasm' ? (simdKernelsState()?.reason ?? null) : null,
+    simdKernelsVariant: tfjsBackend === 'wasm' ? (simdKernelsState()?.variant ?? null) : null,
     simdKernelThreads: tfjsBackend === 'wasm' ? simdKernelThreads() : null,
     versions,
   };

@@ -20,5 +20,8 @@ export {
   type AdamaxUpdateAttrs,
   adamaxUpdateKernel,
   allFiniteKernel,
+  RELAXED_SIMD_ENV_VAR,
+  relaxedSimdSupported,
+  type SimdKernelsVariant,
   simdKernelsAvailable,
 } from './kernels/simd-kernels.js';

@@ -15,14 +15,18 @@ import { registerWasmKernels } from './wasm-backend.js';
  *
  * Loading can fail (no WebAssembly SIMD, a tfjs-backend-wasm whose memory we cannot reach, or
  * `HIERGLOW_SIMD_KERNELS=0`); then no kernel is used and the stock routes run.
- * `backendInfo().simdKernels` says which.
+ * `backendInfo().simdKernels` says which, `backendInfo().simdKernelsVariant` which build runs
+ * (relaxed SIMD where the runtime has it, unless `HIERGLOW_RELAXED_SIMD=0`).
  */
 
 export * from './simd-convolutions.js';
 export * from './simd-elementwise.js';
 export {
+  RELAXED_SIMD_ENV_VAR,
+  relaxedSimdSupported,
   SIMD_KERNELS_ENV_VAR,
   SIMD_THREADS_ENV_VAR,
+  type SimdKernelsVariant,
   simdKernelsAvailable,
   simdKernelsState,
   simdKernelThreads,

@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
 import { environmentVariable } from '../node-packages.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
-import { PLAIN_MEMORY_MODULE, SHARED_MEMORY_MODULE } from './simd-kernels.wasm.js';
+import {
+  PLAIN_MEMORY_MODULE,
+  PLAIN_MEMORY_RELAXED_MODULE,
+  SHARED_MEMORY_MODULE,
+  SHARED_MEMORY_RELAXED_MODULE,
+} from './simd-kernels.wasm.js';
 import type { WasmBackend, WasmMemory } from './wasm-backend.js';
 
 /**
@@ -17,8 +22,21 @@ export const SIMD_KERNELS_ENV_VAR = 'HIERGLOW_SIMD_KERNELS';
 /** The environment variable that keeps them on the calling thread (`1`). */
 export const SIMD_THREADS_ENV_VAR = 'HIERGLOW_SIMD_KERNEL_THREADS';
 
+/**
+ * The environment variable that keeps the plain SIMD128 build (`0`) where the runtime would run
+ * the relaxed-SIMD one.
+ */
+export const RELAXED_SIMD_ENV_VAR = 'HIERGLOW_RELAXED_SIMD';
+
+/**
+ * Which build of the kernels runs: `relaxed-simd` (fused multiply-adds in the products and
+ * convolutions) where the runtime validates relaxed-SIMD code, else `simd128`.
+ */
+export type SimdKernelsVariant = 'relaxed-simd' | 'simd128';
+
 /** The parts of the WebAssembly JS API used here (the package compiles without the DOM lib). */
 declare const WebAssembly: {
+  validate: (bytes: Uint8Array) => boolean;
   Memory: abstract new (...args: never[]) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
@@ -75,7 +93,34 @@ const HELPER_EXPORTS: readonly (keyof SimdExports)[] = ['atb_rows', 'atb_out_row
 
 let exported: SimdExports | null = null;
 let helper: SimdHelperThread | null = null;
-let state: { loaded: boolean; reason: string | null } | null = null;
+let state: { loaded: boolean; reason: string | null; variant: SimdKernelsVariant | null } | null =
+  null;
+
+/**
+ * `(func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2
+ * f32x4.relaxed_madd)`: valid exactly where the runtime runs relaxed SIMD (Node 20's V8 only
+ * with --experimental-wasm-relaxed-simd; on by default from V8 11.4, Chrome 114, Node 22).
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b,
+  0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20,
+  0x02, 0xfd, 0x85, 0x02, 0x0b,
+]);
+
+/** Whether this runtime validates relaxed-SIMD instructions. */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** The build to load: relaxed SIMD where supported, unless {@link RELAXED_SIMD_ENV_VAR} is `0`. */
+function chooseVariant(): SimdKernelsVariant {
+  if (environmentVariable(RELAXED_SIMD_ENV_VAR) === '0') return 'simd128';
+  return relaxedSimdSupported() ? 'relaxed-simd' : 'simd128';
+}
 
 /**
  * Instantiates the module against the active wasm backend's memory, runs `register` (the
@@ -84,6 +129,7 @@ let state: { loaded: boolean; reason: string | null } | null = null;
  */
 export function loadSimdModule(wasmThreads: number, register: () => void): boolean {
   if (state) return state.loaded;
+  let variant: SimdKernelsVariant | null = null;
   try {
     if (environmentVariable(SIMD_KERNELS_ENV_VAR) === '0') {
       throw new Error(`turned off by ${SIMD_KERNELS_ENV_VAR}=0`);
@@ -95,7 +141,17 @@ export function loadSimdModule(wasmThreads: number, register: () => void): boole
     }
     const shared =
       typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-    const bytes = decodeBase64(shared ? SHARED_MEMORY_MODULE : PLAIN_MEMORY_MODULE);
+    variant = chooseVariant();
+    const relaxed = variant === 'relaxed-simd';
+    const bytes = decodeBase64(
+      shared
+        ? relaxed
+          ? SHARED_MEMORY_RELAXED_MODULE
+          : SHARED_MEMORY_MODULE
+        : relaxed
+          ? PLAIN_MEMORY_RELAXED_MODULE
+          : PLAIN_MEMORY_MODULE,
+    );
     const module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const exports = Object.fromEntries(
@@ -112,9 +168,9 @@ export function loadSimdModule(wasmThreads: number, register: () => void): boole
     if (shared && wasmThreads > 1 && environmentVariable(SIMD_THREADS_ENV_VAR) !== '1') {
       helper = SimdHelperThread.start(memory, module, HELPER_EXPORTS);
     }
-    state = { loaded: true, reason: null };
+    state = { loaded: true, reason: null, variant };
   } catch (e) {
-    state = { loaded: false, reason: (e as Error).message };
+    state = { loaded: false, reason: (e as Error).message, variant: null };
   }
   return state.loaded;
 }
@@ -148,8 +204,15 @@ export function simdKernelThreads(): number {
   return simdHelper() ? 2 : 1;
 }
 
-/** Whether the kernels are loaded, and why not when they are not (null before any attempt). */
-export function simdKernelsState(): { loaded: boolean; reason: string | null } | null {
+/**
+ * Whether the kernels are loaded, which build, and why not when they are not (null before any
+ * attempt).
+ */
+export function simdKernelsState(): {
+  loaded: boolean;
+  reason: string | null;
+  variant: SimdKernelsVariant | null;
+} | null {
   return state;
 }
 

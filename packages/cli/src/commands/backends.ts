@@ -18,7 +18,7 @@ export const backendsCommand: Command = {
           info.simdKernels === null
             ? ''
             : info.simdKernels
-              ? 'hierglow-kernels=on'
+              ? `hierglow-kernels=on (${info.simdKernelsVariant})`
               : `hierglow-kernels=off (${info.simdKernelsFallbackReason})`,
         ]
           .filter(Boolean)
