@@ -9,8 +9,10 @@ import { UsageError } from '../util/errors.js';
 
 /**
  * Where the browser page (examples/browser-app in the repository) is built to: inside this
- * package, so that the CLI serves it without importing the examples, and a package packed after
- * the build carries it. From dist/commands/serve.js that is ../../browser-app.
+ * package, so that the CLI finds it without importing the examples. It is a build output of the
+ * repository, not published (the package's contents must not depend on whether someone built
+ * the page); an installed CLI serves a page built elsewhere with --dir. From
+ * dist/commands/serve.js that is ../../browser-app.
  */
 export const BROWSER_APP_DIR = fileURLToPath(new URL('../../browser-app/', import.meta.url));
 
