@@ -170,7 +170,7 @@ async function scoreInChunks(
 }
 
 function showAuroc(table: { kind: { label: string }; auroc: number }[], n: number, m: number) {
-  const section = $<HTMLTableElement>('#auroc');
+  const section = $<HTMLDivElement>('#auroc');
   const body = section.querySelector('tbody')!;
   body.replaceChildren();
   for (const { kind, auroc } of table) {
@@ -182,7 +182,7 @@ function showAuroc(table: { kind: { label: string }; auroc: number }[], n: numbe
     }
     body.append(row);
   }
-  section.querySelector('caption')!.textContent =
+  section.querySelector('p')!.textContent =
     `AUROC: ${n} in-distribution reference images against the ${m} images dropped ` +
     '(1 = every dropped image looks more anomalous than every reference image; 0.5 = no difference)';
   section.hidden = false;
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
     );
     const table = scores.length >= 2 ? aurocTable(reference, scores) : null;
     if (table) showAuroc(table, reference.count, scores.length);
-    else $<HTMLTableElement>('#auroc').hidden = true;
+    else $<HTMLDivElement>('#auroc').hidden = true;
     window.hierglowDropped = {
       run,
       decodeSeconds: (t1 - t0) / 1000,
