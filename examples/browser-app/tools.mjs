@@ -40,8 +40,8 @@ async function png(file, pixels, height, width, channels) {
  * Image files a user might drop, each in a folder with the others of its size (the CLI scores a
  * folder of images of one size): Fashion-MNIST test images (28x28 grey PNG, in-distribution),
  * the demo's font digits and noise (28x28) and photo crops (32x32), a colour PNG (48x64) and a
- * colour JPEG (30x40), which go through the RGB → grey conversion; `broken` adds a file that is
- * no image. Returns `{ name, file, folder }` per file.
+ * colour JPEG (30x40), which go through the RGB → grey conversion, a translucent PNG and one over
+ * the 256 px cap; `broken` adds a file that is no image. Returns `{ name, file, folder }` per file.
  */
 export async function writeSampleImages(dir, { fashion = 4, broken = true } = {}) {
   const out = [];
@@ -97,6 +97,18 @@ export async function writeSampleImages(dir, { fashion = 4, broken = true } = {}
         .toBuffer(),
     ),
   );
+  // Two files the page preprocesses only nearly as the CLI does (README: known differences):
+  // translucent pixels (through the canvas's premultiplied storage) and an image over the 256 px
+  // cap (shrunk with Pillow's bilinear here, libvips' linear kernel there).
+  const translucent = new Uint8Array(24 * 20 * 4);
+  for (let p = 0; p < 24 * 20; p++) {
+    translucent.set([(p * 7) % 256, (p * 13) % 256, (p * 29) % 256, (p * 11) % 256], 4 * p);
+  }
+  await add('24x20', 'translucent.png', (f) => png(f, translucent, 24, 20, 4));
+  await add('300x520', 'large.png', (f) => {
+    const rgb = colour(300, 520);
+    return png(f, rgb, 300, 520, 3);
+  });
   if (broken) {
     await mkdir(join(dir, 'broken'), { recursive: true });
     const file = join(dir, 'broken', 'broken.png');
@@ -164,6 +176,9 @@ export async function openPage(browser, url, viewport) {
 /** Picks `files` with the page's file input and waits for its results (`window.hierglowDropped`). */
 export async function pickFiles(page, files) {
   const run = await page.evaluate(() => window.hierglowDropped?.run ?? 0);
+  // Chromium fires no change event when the same files are picked again; emptying the input
+  // first makes a repeated pick a change (the page ignores the empty one).
+  await page.setInputFiles('#files', []);
   await page.setInputFiles('#files', files);
   await page.waitForFunction(
     (previous) =>
