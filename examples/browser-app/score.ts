@@ -16,12 +16,6 @@ export interface ImageScore {
   likelihoodRatio: number;
 }
 
-/** Pixel bytes (NHWC, 0..255) as model inputs: v/256 − 0.5 + 1/512, the bin centres. */
-export function toInput(pixels: Uint8Array, shape: [number, number, number, number]): tf.Tensor4D {
-  const values = Float32Array.from(pixels, (v) => v / 256 - 0.5 + 1 / 512);
-  return tf.tensor4d(values, shape);
-}
-
 async function modelBits(model: AnyModel, x: tf.Tensor4D) {
   const dims = x.shape[1] * x.shape[2] * x.shape[3];
   const { logP, perScale, bitsPerDim } = model.logProb(x);
@@ -32,14 +26,17 @@ async function modelBits(model: AnyModel, x: tf.Tensor4D) {
   return { bpd, perImage };
 }
 
-/** Scores a batch of images with both models. */
-export async function scoreImages(
+/**
+ * Scores a batch of model inputs (NHWC float32, already preprocessed: `bytesModelInput` or
+ * `imageFileModelInput` of @hierglow/datasets) with both models.
+ */
+export async function scoreInputs(
   inDistribution: AnyModel,
   general: AnyModel,
-  pixels: Uint8Array,
+  values: Float32Array,
   shape: [number, number, number, number],
 ): Promise<ImageScore[]> {
-  const x = toInput(pixels, shape);
+  const x = tf.tensor4d(values, shape);
   try {
     const own = await modelBits(inDistribution, x);
     const background = await modelBits(general, x);

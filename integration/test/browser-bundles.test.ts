@@ -28,6 +28,7 @@ const ENTRIES: { specifier: string; browserModules: string[] }[] = [
     ],
   },
   { specifier: '@hierglow/glow', browserModules: ['index.browser.js'] },
+  { specifier: '@hierglow/datasets', browserModules: ['index.browser.js'] },
   { specifier: '@hierglow/anomaly-metrics', browserModules: [] },
   { specifier: '@hierglow/anomaly-metrics/metrics', browserModules: [] },
 ];

@@ -13,7 +13,7 @@ process.on('SIGINT', () => {
   if (interrupted) process.exit(130); // second Ctrl-C: stop now
   interrupted = true;
   process.stderr.write(
-    '\nhierglow: interrupted; saving a resumable checkpoint (Ctrl-C again to quit now)\n',
+    '\nhierglow: interrupted; stopping (training saves a resumable checkpoint first; Ctrl-C again to quit now)\n',
   );
   controller.abort();
 });

@@ -58,7 +58,7 @@ describe('hierglow (built binary)', () => {
   it('prints help and the version, and rejects unknown commands and flags in one line', async () => {
     const help = await runCli(['--help'], dir);
     expect(help.code).toBe(0);
-    for (const c of ['train', 'finetune', 'score', 'evaluate', 'backends']) {
+    for (const c of ['train', 'finetune', 'score', 'evaluate', 'backends', 'serve']) {
       expect(help.stdout).toMatch(new RegExp(`\\n  ${c} `));
     }
     const trainHelp = await runCli(['train', '--help'], dir);

@@ -17,6 +17,7 @@ import { evaluateCommand } from './commands/evaluate.js';
 import { reproduceFashionCommand } from './commands/reproduce.js';
 import { sampleCommand } from './commands/sample.js';
 import { scoreCommand } from './commands/score.js';
+import { serveCommand } from './commands/serve.js';
 import { finetuneCommand, trainCommand } from './commands/train.js';
 import { workerCommand } from './commands/worker.js';
 import { parseCommandArgs } from './util/args.js';
@@ -27,6 +28,7 @@ export { VERSION };
 
 const COMMANDS: Command[] = [
   demoCommand,
+  serveCommand,
   trainCommand,
   finetuneCommand,
   scoreCommand,

@@ -134,7 +134,15 @@ export {
   stepsPerEpoch,
 } from './pipeline/batches.js';
 // Pipeline: spec 2 transforms and batches
-export { GREY_WEIGHTS, rgbToGreyBytes } from './pipeline/grey.js';
+export { GREY_WEIGHTS, greyOf, rgbToGreyBytes } from './pipeline/grey.js';
+export {
+  bytesModelInput,
+  checkImagePixels,
+  imageFileModelInput,
+  imageFolderSize,
+  type ModelImageShape,
+  rgbaOnBlack,
+} from './pipeline/image-file.js';
 export { resizeBilinearPil } from './pipeline/resize-bilinear.js';
 export { batchToTensor } from './pipeline/to-tensor.js';
 export {
@@ -143,6 +151,7 @@ export {
   specTransform,
   type TransformMode,
   type TransformOptions,
+  type TransformShape,
   transformBatch,
   transformShape,
 } from './pipeline/transforms.js';

@@ -4,19 +4,12 @@ import sharp from 'sharp';
 import { CorruptDatasetError, DatasetNotFoundError, InvalidArgumentError } from '../errors.js';
 import { type ImageDataset, ImageDatasetBase } from '../image-dataset.js';
 import { rgbToGreyBytes } from '../pipeline/grey.js';
+import { checkImagePixels, IMAGE_FOLDER_LIMITS, imageFolderSize } from '../pipeline/image-file.js';
+
+export { IMAGE_FOLDER_LIMITS };
 
 /** File extensions read as images (case-insensitive). */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'] as const;
-
-/**
- * Bounds that keep a folder of large (or crafted) images from exhausting memory. Both are read
- * from the file's header, before any pixel is decoded:
- * - `maxPixels`: larger images are refused (2^25, e.g. 8192x4096);
- * - `defaultMaxSide`: without a `size`, the dataset takes the first image's size scaled down
- *   so that its longer side is at most this (and images are resized to it), so that a batch
- *   of photos stays small; pass `size` to choose another.
- */
-export const IMAGE_FOLDER_LIMITS = Object.freeze({ maxPixels: 2 ** 25, defaultMaxSide: 256 });
 
 /**
  * How images are brought to the dataset size:
@@ -96,17 +89,9 @@ export async function openImageFolder(
   if (size === undefined) {
     // From the header of the first image: nothing is decoded to learn the size.
     const first = await imageHeader(files[0]!, await readImageFile(files[0]!));
-    const scale = Math.min(
-      1,
-      IMAGE_FOLDER_LIMITS.defaultMaxSide / Math.max(first.height, first.width),
-    );
-    capped = scale < 1 && options.resize !== 'none';
-    size = capped
-      ? [
-          Math.max(1, Math.round(first.height * scale)),
-          Math.max(1, Math.round(first.width * scale)),
-        ]
-      : [first.height, first.width];
+    const folderSize = imageFolderSize(first.height, first.width);
+    capped = folderSize.capped && options.resize !== 'none';
+    size = capped ? [folderSize.height, folderSize.width] : [first.height, first.width];
   }
   const [height, width] = typeof size === 'number' ? [size, size] : size;
   if (!(Number.isInteger(height) && Number.isInteger(width) && height > 0 && width > 0)) {
@@ -232,12 +217,7 @@ async function imageHeader(
     });
   }
   const { width = 0, height = 0 } = meta;
-  if (width * height > IMAGE_FOLDER_LIMITS.maxPixels) {
-    throw new CorruptDatasetError(
-      `${file}: ${width}x${height} pixels (${((width * height) / 1e6).toFixed(1)} megapixels) is more than the ` +
-        `${(IMAGE_FOLDER_LIMITS.maxPixels / 1e6).toFixed(1)} megapixels image folders decode; downscale it first`,
-    );
-  }
+  checkImagePixels(file, height, width);
   const swapped = (meta.orientation ?? 1) >= 5;
   return swapped ? { height: width, width: height } : { height, width };
 }
