@@ -40,9 +40,11 @@ const WASM_TOLERANCE = 1e-4;
 const WEBGL_TOLERANCE = 1e-3;
 /**
  * Files the page preprocesses only nearly as the CLI does (see the README's known differences),
- * with the bits/dim gap allowed on top of the backend's tolerance (measured: 5e-3 and 6.5e-3).
+ * with the bits/dim gap allowed on top of the backend's tolerance. The gap is a few grey levels
+ * of input difference seen through a model, so it depends on the model: up to 7e-3 with the
+ * photo-only demo models, 3.2e-2 (general model, large.png) with the mixture-set ones.
  */
-const NEAR_FILES: Record<string, number> = { 'translucent.png': 0.02, 'large.png': 0.02 };
+const NEAR_FILES: Record<string, number> = { 'translucent.png': 0.05, 'large.png': 0.05 };
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html',
