@@ -167,7 +167,19 @@ describe('affineCouplingInverseGrad (reversible backprop step from the output)',
         expect(relativeError(read(recomputed), read(xb!)), 'xb').toBeLessThan(1e-5);
         expect(relativeError(read(dxb), read(taped.grads[0]!)), 'd/dxb').toBeLessThan(1e-5);
         expect(relativeError(read(dh), read(taped.grads[1]!)), 'd/dh').toBeLessThan(1e-5);
-        tf.dispose([xb!, h!, dyb!, dLogDet!, yb, logDet, recomputed, dxb, dh, taped.value, ...taped.grads]);
+        tf.dispose([
+          xb!,
+          h!,
+          dyb!,
+          dLogDet!,
+          yb,
+          logDet,
+          recomputed,
+          dxb,
+          dh,
+          taped.value,
+          ...taped.grads,
+        ]);
         expect(tf.memory().numTensors).toBe(before);
       });
     }
