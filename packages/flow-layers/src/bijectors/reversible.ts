@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Bijector } from '../bijector.js';
 import { ConfigError } from '../errors.js';
 import { Chain, forwardSequence } from './chain.js';
-import { forwardChannelAffineRun } from './channel-affine.js';
+import { forwardChannelAffineRun, inverseChannelAffineRun } from './channel-affine.js';
 import { reversibleBackwardOf } from './reversible-step.js';
 
 /** Gradients keyed by tfjs variable name (`variable.name`), as `tf.variableGrads` returns them. */
@@ -40,7 +40,7 @@ export function accumulateGradient(into: VariableGradients, name: string, grad: 
  * activations are alive at a time, so memory does not grow with the sequence's length.
  *
  * `unitSizes` are the forward units (`SequenceResult.unitSizes`): a fused channel-affine run is
- * recomputed and differentiated as the one product it was in the forward pass. Inputs are left
+ * inverted, recomputed and differentiated as the one product it was in the forward pass. Inputs are left
  * alone; the recomputed input differs from the true one by the inverses' rounding (for
  * well-conditioned flows a few float32 ulps per step).
  */
@@ -79,6 +79,8 @@ export function backwardSequence(
       continue;
     }
     const input = tf.tidy(() => {
+      const fused = inverseChannelAffineRun(bijectors, start, unit.length, out);
+      if (fused) return fused;
       let t = out;
       for (let j = unit.length - 1; j >= 0; j--) t = unit[j]!.inverseAndLogDet(t).x;
       return t;
