@@ -80,3 +80,18 @@ export function vjpFromOutput<T extends tf.Tensor[]>(
   if (extras === null) throw new Error('vjpFromOutput: the custom gradient op did not run');
   return { grads: grads.map((g) => g ?? null), extras };
 }
+
+/**
+ * The reversible step of a bijector that only moves entries (Squeeze, Reverse, Shuffle,
+ * Reshape): its Jacobian is a permutation matrix P with log-det 0, so ∂/∂x = Pᵀ dy = P⁻¹ dy,
+ * the inverse applied to dy. No tape, no forward pass again; such bijectors have no trainable
+ * variables.
+ */
+export function permutationStep(
+  bijector: Bijector,
+  y: tf.Tensor,
+  dy: tf.Tensor,
+  inputGradient: boolean,
+): ReversibleStepResult {
+  return { x: bijector.inverse(y), dx: inputGradient ? bijector.inverse(dy) : null, grads: [] };
+}

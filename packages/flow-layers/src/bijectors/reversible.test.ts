@@ -12,6 +12,7 @@ import { Chain, forwardSequence } from './chain.js';
 import { AdditiveCoupling, AffineCoupling } from './coupling.js';
 import { InvConv1x1 } from './inv-conv-1x1.js';
 import { Reverse, Shuffle } from './permutation.js';
+import { Reshape } from './reshape.js';
 import { backwardSequence, reversibleVariableGrads, type VariableGradients } from './reversible.js';
 import { reversibleBackwardOf } from './reversible-step.js';
 import { Squeeze } from './squeeze.js';
@@ -85,7 +86,10 @@ function additiveChain(steps: number, seed: number): Chain {
   return chain;
 }
 
-/** A flow without couplings: every unit takes the generic inverse → taped forward step. */
+/**
+ * A flow without couplings: ActNorm and the 1x1 convs take the generic inverse → taped forward
+ * step (fused into one unit where the ops fuse), the permutations their own.
+ */
 function couplingFreeChain(seed: number): Chain {
   const chain = new Chain([
     new Squeeze({ factor: 2 }),
@@ -135,7 +139,16 @@ describe('reversible backprop', () => {
     it(`gives autodiff's gradients for a Chain without couplings (fusion ${fuse ? 'on' : 'off'})`, () => {
       withFusion(fuse, () => {
         const chain = couplingFreeChain(31);
-        expect(chain.bijectors.some((b) => reversibleBackwardOf(b))).toBe(false);
+        // ActNorm and the 1x1 convs take the generic step; the permutations their own.
+        expect(chain.bijectors.map((b) => reversibleBackwardOf(b) !== null)).toEqual([
+          true,
+          false,
+          false,
+          true,
+          false,
+          false,
+          true,
+        ]);
         expectAutodiffGradients(chain, 33);
         chain.dispose();
       });
@@ -235,6 +248,45 @@ describe('reversible backprop', () => {
       coupling.dispose();
     });
   }
+
+  it("the permutations' own steps (Squeeze, Reverse, Shuffle, Reshape) equal the taped vector-Jacobian product", () => {
+    const cases: [Bijector, number[]][] = [
+      [new Squeeze({ factor: 2 }), [2, 4, 6, 3]],
+      [new Reverse(), [3, 5]],
+      [new Shuffle({ size: 6, seed: 3 }), [2, 2, 2, 6]],
+      [new Reshape({ from: [4, 6], to: [24] }), [2, 4, 6]],
+    ];
+    for (const [bijector, shape] of cases) {
+      const x = seededNormal(shape, 71);
+      const y = bijector.forward(x);
+      const dy = seededNormal(y.shape, 73);
+      const dLogDet = seededNormal([shape[0]!], 75) as tf.Tensor1D;
+      const reference = tf.engine().gradients(() => {
+        const out = bijector.forwardAndLogDet(x);
+        return tf.add(tf.sum(tf.mul(out.y, dy)), tf.sum(tf.mul(out.logDet, dLogDet))) as tf.Scalar;
+      }, [x]);
+      const step = reversibleBackwardOf(bijector)!.reversibleBackward(y, dy, dLogDet, true);
+      expect(step.grads).toEqual([]);
+      expect(Array.from(step.x.dataSync()), bijector.type).toEqual(Array.from(x.dataSync()));
+      expect(Array.from(step.dx!.dataSync()), bijector.type).toEqual(
+        Array.from(reference.grads[0]!.dataSync()),
+      );
+      const noInput = reversibleBackwardOf(bijector)!.reversibleBackward(y, dy, dLogDet, false);
+      expect(noInput.dx).toBeNull();
+      tf.dispose([
+        x,
+        y,
+        dy,
+        dLogDet,
+        step.x,
+        step.dx!,
+        noInput.x,
+        reference.value,
+        ...reference.grads,
+      ]);
+      bijector.dispose();
+    }
+  });
 
   it('the plain affineCouplingInverseGrad inverts affineCoupling and gives its taped gradient', () => {
     const xb = seededNormal([2, 3, 3, 4], 61, 1);

@@ -219,7 +219,7 @@ export class ScaleStack {
               ? tf.clone(fromPrior)
               : tf.zerosLike(passedOn);
         });
-        dy = tf.concat([dz, dh], 3);
+        dy = fusedOps().concatChannelHalves(dz, dh);
         tf.dispose([dz, dh, priorGrads[1] ?? []]);
       }
       dPassedOn?.dispose();
