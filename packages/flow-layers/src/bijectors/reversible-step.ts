@@ -60,6 +60,15 @@ export function vjpFromOutput<T extends tf.Tensor[]>(
   sources: readonly tf.Tensor[],
   cotangent: (out: tf.Tensor) => { cotangent: tf.Tensor; extras: T },
 ): { grads: (tf.Tensor | null)[]; extras: T } {
+  if (sources.length === 0) {
+    // Nothing to differentiate (a frozen net, no input gradient wanted): the by-products only.
+    const { cotangent: unused, extras } = tf.tidy(() => {
+      const result = cotangent(f());
+      return { cotangent: result.cotangent, extras: result.extras };
+    });
+    unused.dispose();
+    return { grads: [], extras: extras as T };
+  }
   let extras: T | null = null;
   let seed: tf.Tensor | null = null;
   const root = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

@@ -288,6 +288,25 @@ describe('reversible backprop', () => {
     }
   });
 
+  it('takes a frozen coupling (no trainable variables, no input gradient wanted)', () => {
+    const net = new DenseCouplingNet({ inFeatures: 2, outFeatures: 4, hidden: 5, seed: 9 });
+    const coupling = new AffineCoupling({ channels: 4, net });
+    perturbVariables(coupling, 81, 0.5);
+    for (const v of coupling.trainableVariables()) v.trainable = false;
+    const x = seededNormal([3, 4], 83, 0.5);
+    const y = coupling.forward(x);
+    const dy = seededNormal([3, 4], 85, 1);
+    const dLogDet = seededNormal([3], 87, 1) as tf.Tensor1D;
+    const before = tf.memory().numTensors;
+    const step = coupling.reversibleBackward(y, dy, dLogDet, false);
+    expect(tf.memory().numTensors - before).toBe(1);
+    expect(step.dx).toBeNull();
+    expect(step.grads).toEqual([]);
+    expect(tf.max(tf.abs(tf.sub(step.x, x))).dataSync()[0]).toBeLessThan(1e-5);
+    tf.dispose([x, y, dy, dLogDet, step.x]);
+    coupling.dispose();
+  });
+
   it('the plain affineCouplingInverseGrad inverts affineCoupling and gives its taped gradient', () => {
     const xb = seededNormal([2, 3, 3, 4], 61, 1);
     const h = seededNormal([2, 3, 3, 8], 63, 1.5);
