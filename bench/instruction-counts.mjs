@@ -6,6 +6,11 @@
  * which counts the JIT's and the wasm tiers' code like any other) repeats to about 0.2 %.
  *
  *   node bench/instruction-counts.mjs --before /path/to/built/checkout [--configs small,medium]
+ *   node bench/instruction-counts.mjs --configs small --modes train,train-reversible   # one checkout
+ *
+ * Modes: score, train (autodiff) and train-reversible (`memory: 'reversible'`, ADR 0007): the
+ * ratio of a config's train and train-reversible counts is the load-independent estimate of
+ * reversible's throughput relative to autodiff's. Without --before only --after is measured.
  *
  * For every (config, mode) and checkout it runs that checkout's glow-bench worker twice under
  * `valgrind --tool=callgrind`, with 1 and with 1 + N timed steps (no warm-up), one wasm thread,
@@ -31,10 +36,6 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '1' },
   },
 });
-if (!args.before) {
-  console.error('instruction-counts.mjs: --before <path of a built checkout> is required');
-  process.exit(2);
-}
 if (spawnSync('valgrind', ['--version']).status !== 0) {
   console.error('instruction-counts.mjs: valgrind is not installed (apt-get install valgrind)');
   process.exit(2);
@@ -75,20 +76,24 @@ const rows = [];
 for (const name of args.configs.split(',')) {
   if (!CONFIGS[name]) throw new Error(`unknown config '${name}' (${Object.keys(CONFIGS)})`);
   for (const mode of args.modes.split(',')) {
-    const batch = CONFIGS[name][mode];
+    if (!['score', 'train', 'train-reversible'].includes(mode)) {
+      throw new Error(`unknown mode '${mode}' (score, train, train-reversible)`);
+    }
+    const reversible = mode === 'train-reversible';
+    const batch = CONFIGS[name][reversible ? 'train' : mode];
     const job = (runs) => ({
       model: resolveModelConfig(CONFIGS[name].model),
-      mode,
+      mode: reversible ? 'train' : mode,
       batch,
       runs,
       warmup: 0,
       backend: 'wasm',
+      ...(reversible ? { memory: 'reversible' } : {}),
     });
     const row = { name, mode, batch };
-    for (const [key, dir] of [
-      ['before', resolve(args.before)],
-      ['after', resolve(args.after)],
-    ]) {
+    const checkouts = [['after', resolve(args.after)]];
+    if (args.before) checkouts.unshift(['before', resolve(args.before)]);
+    for (const [key, dir] of checkouts) {
       const one = instructions(dir, job(1));
       const more = instructions(dir, job(1 + steps));
       row[key] = (more - one) / steps;
@@ -101,10 +106,31 @@ for (const name of args.configs.split(',')) {
 console.log(
   `instructions per steady-state batch (callgrind Ir, 1 wasm thread, (Ir(1+${steps}) - Ir(1))/${steps}); node ${process.versions.node}\n`,
 );
-console.log('| config | mode | batch | before (G) | after (G) | after / before |');
-console.log('|---|---|---:|---:|---:|---:|');
-for (const r of rows) {
-  console.log(
-    `| ${r.name} | ${r.mode} | ${r.batch} | ${(r.before / 1e9).toFixed(3)} | ${(r.after / 1e9).toFixed(3)} | ${(r.after / r.before).toFixed(4)} |`,
-  );
+if (args.before) {
+  console.log('| config | mode | batch | before (G) | after (G) | after / before |');
+  console.log('|---|---|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.name} | ${r.mode} | ${r.batch} | ${(r.before / 1e9).toFixed(3)} | ${(r.after / 1e9).toFixed(3)} | ${(r.after / r.before).toFixed(4)} |`,
+    );
+  }
+} else {
+  console.log('| config | mode | batch | G instructions |');
+  console.log('|---|---|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.mode} | ${r.batch} | ${(r.after / 1e9).toFixed(3)} |`);
+  }
+}
+// Where both training modes were measured: autodiff's instructions over reversible's, the
+// estimate of reversible's throughput as a fraction of autodiff's.
+for (const key of args.before ? ['before', 'after'] : ['after']) {
+  for (const name of new Set(rows.map((r) => r.name))) {
+    const a = rows.find((r) => r.name === name && r.mode === 'train');
+    const b = rows.find((r) => r.name === name && r.mode === 'train-reversible');
+    if (a && b) {
+      console.log(
+        `${name} ${key}: train / train-reversible instructions = ${(a[key] / b[key]).toFixed(3)}`,
+      );
+    }
+  }
 }

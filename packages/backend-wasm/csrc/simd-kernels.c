@@ -901,6 +901,38 @@ __attribute__((export_name("affine_coupling_grad"))) void affine_coupling_grad(
   }
 }
 
+/*
+ * Reversible backprop's step of the coupling from its output (flow-layers' backwardSequence,
+ * which has the net's output h from one taped run): the inverse xb = yb/s − shift, g = dyb·s and
+ * the raw scale's (dyb·yb + dlog_det[n])·(1 − s), i.e. affine_coupling_grad's g·u with u·s = yb,
+ * so no quotient's rounding enters it. s as in affine_coupling, so the inverse undoes exactly
+ * the s the forward pass multiplied by.
+ */
+__attribute__((export_name("affine_coupling_inverse_grad"))) void affine_coupling_inverse_grad(
+    const f32 *yb, const f32 *h, const f32 *dyb, const f32 *dlog_det, f32 *xb, f32 *dxb, f32 *dh,
+    int batch, int per) {
+  const v128_t one = wasm_f32x4_splat(1.0f), two = wasm_f32x4_splat(2.0f);
+  for (int n = 0; n < batch; n++) {
+    const v128_t dl = wasm_f32x4_splat(dlog_det[n]);
+    for (int i = 0; i < per; i += 4) {
+      const long k = (long)n * per + i;
+      const v128_t h0 = wasm_v128_load(h + 2 * k), h1 = wasm_v128_load(h + 2 * k + 4);
+      const v128_t shift = wasm_i32x4_shuffle(h0, h1, 0, 2, 4, 6);
+      const v128_t raw = wasm_i32x4_shuffle(h0, h1, 1, 3, 5, 7);
+      const v128_t z = wasm_f32x4_add(raw, two);
+      const v128_t s = wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(z))));
+      const v128_t y = wasm_v128_load(yb + k), d = wasm_v128_load(dyb + k);
+      const v128_t g = wasm_f32x4_mul(d, s);
+      const v128_t draw =
+          wasm_f32x4_mul(wasm_f32x4_add(wasm_f32x4_mul(d, y), dl), wasm_f32x4_sub(one, s));
+      wasm_v128_store(xb + k, wasm_f32x4_sub(wasm_f32x4_div(y, s), shift));
+      wasm_v128_store(dxb + k, g);
+      wasm_v128_store(dh + 2 * k, wasm_i32x4_shuffle(g, draw, 0, 4, 1, 5));
+      wasm_v128_store(dh + 2 * k + 4, wasm_i32x4_shuffle(g, draw, 2, 6, 3, 7));
+    }
+  }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Per-column scales of a weight matrix (ops/scale-columns.ts) and a finite check.
  */

@@ -1,6 +1,6 @@
 import { type FusedOps, PLAIN_OPS } from '@hierglow/flow-layers';
 import { fastPathsEnabled } from './fast-paths.js';
-import { affineCouplingForward } from './ops/affine-coupling.js';
+import { affineCouplingForward, affineCouplingInverseGrad } from './ops/affine-coupling.js';
 import { concatChannelHalves, deinterleaveChannels, splitChannelHalves } from './ops/channels.js';
 import { conv2d, conv2dBias } from './ops/conv2d.js';
 import { luWeight } from './ops/lu-weight.js';
@@ -32,6 +32,10 @@ export const WASM_FUSED_OPS: FusedOps = {
   luWeight,
   affineCoupling: (xb, h) =>
     fastPathsEnabled() ? affineCouplingForward(xb, h) : PLAIN_OPS.affineCoupling(xb, h),
+  affineCouplingInverseGrad: (yb, h, dyb, dLogDet) =>
+    fastPathsEnabled()
+      ? affineCouplingInverseGrad(yb, h, dyb, dLogDet)
+      : PLAIN_OPS.affineCouplingInverseGrad(yb, h, dyb, dLogDet),
   splitChannelHalves,
   concatChannelHalves,
   deinterleaveChannels,

@@ -40,6 +40,12 @@ export {
   type SequenceBackwardResult,
   type VariableGradients,
 } from './bijectors/reversible.js';
+export {
+  permutationStep,
+  type ReversibleBackwardForm,
+  type ReversibleStepResult,
+  vjpFromOutput,
+} from './bijectors/reversible-step.js';
 export { Squeeze, type SqueezeOptions } from './bijectors/squeeze.js';
 export {
   type CouplingNet,

@@ -8,7 +8,8 @@ import type { WasmKernelArgs } from './wasm-backend.js';
  *
  * - `HierglowReluGrad`: the gradient through a ReLU from its output;
  * - `HierglowAffineCoupling` / `HierglowAffineCouplingGrad`: the affine coupling's element-wise
- *   half and its gradient (ops/affine-coupling.ts);
+ *   half and its gradient, and `HierglowAffineCouplingInverseGrad`: reversible backprop's step of
+ *   it from its output (ops/affine-coupling.ts);
  * - `HierglowSplitHalves` / `HierglowJoinHalves`: channel halves (ops/channels.ts);
  * - `HierglowAdamaxUpdate`: one Adamax update of many variables (glow's optimizer);
  * - `HierglowAllFinite`: a finite check of many tensors, in place;
@@ -21,6 +22,7 @@ export const SPLIT_HALVES = 'HierglowSplitHalves';
 export const JOIN_HALVES = 'HierglowJoinHalves';
 export const AFFINE_COUPLING = 'HierglowAffineCoupling';
 export const AFFINE_COUPLING_GRAD = 'HierglowAffineCouplingGrad';
+export const AFFINE_COUPLING_INVERSE_GRAD = 'HierglowAffineCouplingInverseGrad';
 export const ALL_FINITE = 'HierglowAllFinite';
 
 /**
@@ -248,6 +250,59 @@ function affineCouplingGradKernelFunc({ inputs, backend }: WasmKernelArgs): tf.T
 }
 
 /**
+ * `[xb, dxb, dh]` from the output half `yb`, the net output `h` and the upstream `dyb`,
+ * `dLogDet` (flow-layers' `FusedOps.affineCouplingInverseGrad`) in one pass. Not
+ * differentiable; check {@link affineCouplingKernelAvailable} (with `yb`) first.
+ */
+export function affineCouplingInverseGradKernel(
+  yb: tf.Tensor,
+  h: tf.Tensor,
+  dyb: tf.Tensor,
+  dLogDet: tf.Tensor,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(AFFINE_COUPLING_INVERSE_GRAD, {
+    yb,
+    h,
+    dyb,
+    dLogDet,
+  }) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+function affineCouplingInverseGradKernelFunc({ inputs, backend }: WasmKernelArgs): tf.TensorInfo[] {
+  const { yb, h, dyb, dLogDet } = inputs as Record<string, tf.TensorInfo>;
+  const batch = yb!.shape[0]!;
+  const per = tf.util.sizeFromShape(yb!.shape) / batch;
+  const half = yb!.shape[yb!.shape.length - 1]!;
+  const ok =
+    [yb, h, dyb, dLogDet].every((t) => t!.dtype === 'float32') &&
+    per % 4 === 0 &&
+    tf.util.arraysEqual(dyb!.shape, yb!.shape) &&
+    tf.util.arraysEqual(h!.shape, [...yb!.shape.slice(0, -1), 2 * half]) &&
+    tf.util.sizeFromShape(dLogDet!.shape) === batch;
+  if (!ok) {
+    throw new Error(
+      `${AFFINE_COUPLING_INVERSE_GRAD}: needs float32 yb and dyb [batch, ..., C/2] (a multiple of 4 values per example), h [batch, ..., C] and dLogDet [batch], got [${yb!.shape}], [${h!.shape}], [${dyb!.shape}], [${dLogDet!.shape}]`,
+    );
+  }
+  const xb = backend.makeOutput([...yb!.shape], 'float32');
+  const dxb = backend.makeOutput([...yb!.shape], 'float32');
+  const dh = backend.makeOutput([...h!.shape], 'float32');
+  const offset = (t: tf.TensorInfo) => heapOffset(backend, t);
+  simd().affine_coupling_inverse_grad(
+    offset(yb!),
+    offset(h!),
+    offset(dyb!),
+    offset(dLogDet!),
+    offset(xb),
+    offset(dxb),
+    offset(dh),
+    batch,
+    per,
+  );
+  return [xb, dxb, dh];
+}
+
+/**
  * The SIMD passes of ops/scale-columns.ts's JavaScript kernels, or null before the kernels load
  * (those kernels then loop in JavaScript): `scaleColumns(w, s, out, rows, c)` and
  * `scaleColumnsGrad(dw, w, s, dwOut, sums, rows, c)` on heap offsets (see csrc).
@@ -302,5 +357,6 @@ export const ELEMENTWISE_KERNELS = {
   [JOIN_HALVES]: joinHalvesKernelFunc,
   [AFFINE_COUPLING]: affineCouplingKernelFunc,
   [AFFINE_COUPLING_GRAD]: affineCouplingGradKernelFunc,
+  [AFFINE_COUPLING_INVERSE_GRAD]: affineCouplingInverseGradKernelFunc,
   [ALL_FINITE]: allFiniteKernelFunc,
 };

@@ -62,6 +62,7 @@ export interface SimdExports {
   join_halves: Export;
   affine_coupling: Export;
   affine_coupling_grad: Export;
+  affine_coupling_inverse_grad: Export;
   all_finite: Export;
   scale_columns: Export;
   scale_columns_grad: Export;
@@ -83,6 +84,7 @@ const EXPORT_NAMES: readonly (keyof SimdExports)[] = [
   'join_halves',
   'affine_coupling',
   'affine_coupling_grad',
+  'affine_coupling_inverse_grad',
   'all_finite',
   'scale_columns',
   'scale_columns_grad',

@@ -3,7 +3,7 @@ import { seededNormal } from '@hierglow/flow-layers/testing';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend.js';
-import { affineCouplingForward } from './affine-coupling.js';
+import { affineCouplingForward, affineCouplingInverseGrad } from './affine-coupling.js';
 import { customGradMultiAvailable } from './custom-grad.js';
 import { relativeError } from './test-support/numeric.js';
 
@@ -126,4 +126,62 @@ describe('affineCouplingForward', () => {
       );
     });
   });
+});
+
+describe('affineCouplingInverseGrad (reversible backprop step from the output)', () => {
+  for (const backend of ['cpu', 'wasm'] as const) {
+    // [2, 3, 3, 6]: 27 values per example, not a multiple of 4, so the plain op runs on wasm too.
+    for (const shape of [
+      [3, 4, 5, 4],
+      [2, 3, 3, 16],
+      [6, 8],
+      [2, 3, 3, 6],
+    ]) {
+      it(`inverts the forward pass and gives the taped spec's gradient on ${backend}, [${shape}]`, async () => {
+        await selectBackend(backend);
+        const half = [...shape.slice(0, -1), shape[shape.length - 1]! / 2];
+        const aligned = (half.reduce((a, b) => a * b, 1) / shape[0]!) % 4 === 0;
+        const before = tf.memory().numTensors;
+        const [xb, h, dyb, dLogDet] = [
+          seededNormal(half, 1),
+          tf.tidy(() => tf.mul(seededNormal(shape, 2), 2)),
+          seededNormal(half, 3),
+          seededNormal([shape[0]!], 4),
+        ];
+        const taped = tf.engine().gradients(() => {
+          const { yb, logDet } = reference(xb!, h!);
+          return tf.add(tf.sum(tf.mul(yb, dyb!)), tf.sum(tf.mul(logDet, dLogDet!))) as tf.Scalar;
+        }, [xb!, h!]);
+        const { yb, logDet } = affineCouplingForward(xb!, h!);
+        let ours: { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor } | null = null;
+        const profile = await tf.profile(() => {
+          ours = affineCouplingInverseGrad(yb, h!, dyb!, dLogDet as tf.Tensor1D);
+          return [ours.xb, ours.dxb, ours.dh];
+        });
+        const kernels = profile.kernelNames;
+        expect(kernels.includes('HierglowAffineCouplingInverseGrad')).toBe(
+          backend === 'wasm' && aligned,
+        );
+        const { xb: recomputed, dxb, dh } = ours!;
+        const read = (t: tf.Tensor) => t.dataSync() as Float32Array;
+        expect(relativeError(read(recomputed), read(xb!)), 'xb').toBeLessThan(1e-5);
+        expect(relativeError(read(dxb), read(taped.grads[0]!)), 'd/dxb').toBeLessThan(1e-5);
+        expect(relativeError(read(dh), read(taped.grads[1]!)), 'd/dh').toBeLessThan(1e-5);
+        tf.dispose([
+          xb!,
+          h!,
+          dyb!,
+          dLogDet!,
+          yb,
+          logDet,
+          recomputed,
+          dxb,
+          dh,
+          taped.value,
+          ...taped.grads,
+        ]);
+        expect(tf.memory().numTensors).toBe(before);
+      });
+    }
+  }
 });

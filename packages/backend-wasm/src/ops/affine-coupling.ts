@@ -2,6 +2,7 @@ import { PLAIN_OPS, ShapeError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   affineCouplingGradKernel,
+  affineCouplingInverseGradKernel,
   affineCouplingKernel,
   affineCouplingKernelAvailable,
 } from '../kernels/simd-kernels.js';
@@ -74,6 +75,30 @@ export function affineCouplingForward(
   if (outputs) return { yb: outputs[0]!, logDet: outputs[1] as tf.Tensor1D };
   // Without the engine entry point: flow-layers' plain op, taped op by op.
   return PLAIN_OPS.affineCoupling(xb, h);
+}
+
+/**
+ * Reversible backprop's step of {@link affineCouplingForward} from its output (flow-layers'
+ * `FusedOps.affineCouplingInverseGrad`): `xb`, `dxb` and `dh` in one kernel on wasm, where the
+ * plain op takes about a dozen activation-sized kernels; flow-layers' plain op elsewhere.
+ */
+export function affineCouplingInverseGrad(
+  yb: tf.Tensor,
+  h: tf.Tensor,
+  dyb: tf.Tensor,
+  dLogDet: tf.Tensor1D,
+): { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor } {
+  if (
+    affineCouplingKernelAvailable(yb) &&
+    [h, dyb, dLogDet].every((t) => t.dtype === 'float32') &&
+    tf.util.arraysEqual(dyb.shape, yb.shape) &&
+    tf.util.arraysEqual(h.shape, [...yb.shape.slice(0, -1), 2 * yb.shape[yb.rank - 1]!]) &&
+    tf.util.arraysEqual(dLogDet.shape, [yb.shape[0]!])
+  ) {
+    const [xb, dxb, dh] = affineCouplingInverseGradKernel(yb, h, dyb, dLogDet);
+    return { xb, dxb, dh };
+  }
+  return PLAIN_OPS.affineCouplingInverseGrad(yb, h, dyb, dLogDet);
 }
 
 function forwardValues(

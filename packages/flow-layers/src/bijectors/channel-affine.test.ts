@@ -6,7 +6,7 @@ import { perturbVariables, relativeError, seededNormal } from '../testing/index.
 import { selectBackend, TEST_BACKENDS, withFusion } from '../testing/test-support/on-backends.js';
 import { ActNorm } from './act-norm.js';
 import { Chain } from './chain.js';
-import { forwardChannelAffineRun } from './channel-affine.js';
+import { forwardChannelAffineRun, inverseChannelAffineRun } from './channel-affine.js';
 import { InvConv1x1 } from './inv-conv-1x1.js';
 import { Shuffle } from './permutation.js';
 
@@ -98,4 +98,38 @@ describe('forwardChannelAffineRun (ActNorm → 1x1 conv as one matrix product)',
     for (const m of mean) expect(Math.abs(m)).toBeLessThan(1e-5);
     tf.dispose([x, y]);
   });
+});
+
+describe('inverseChannelAffineRun (the fused run inverted as one product)', () => {
+  for (const lu of [true, false]) {
+    it(`recovers the input of the fused forward run, ${lu ? 'LU' : 'fixed'} 1x1 conv, and steps aside without fusion`, async () => {
+      await selectBackend('cpu');
+      const c = 6;
+      const layers = [
+        new ActNorm({ shape: [c] }),
+        new InvConv1x1({ channels: c, seed: 7, lu }),
+        new ActNorm({ shape: [c], eps: 1e-6 }),
+        new Shuffle({ size: c, seed: 2 }),
+      ];
+      perturbVariables(new Chain(layers), 8, 0.3);
+      const x = seededNormal([4, 3, 3, c], 9);
+      const before = tf.memory().numTensors;
+      withFusion(true, () => {
+        const run = forwardChannelAffineRun(layers, 0, x)!;
+        expect(run.count).toBe(3);
+        const back = inverseChannelAffineRun(layers, 0, run.count, run.result.y)!;
+        expect(back.shape).toEqual(x.shape);
+        expect(relativeError(back.dataSync(), x.dataSync() as Float32Array)).toBeLessThan(1e-5);
+        // A run that reaches a bijector without an affine form does not fuse.
+        expect(inverseChannelAffineRun(layers, 1, 3, run.result.y)).toBeNull();
+        tf.dispose([run.result.y, run.result.logDet, back]);
+      });
+      withFusion(false, () => {
+        expect(inverseChannelAffineRun(layers, 0, 3, x)).toBeNull();
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+      for (const layer of layers) layer.dispose();
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Bijector, ForwardResult } from '../bijector.js';
+import { invert } from '../linalg.js';
 import { fusedOps } from '../ops/op-registry.js';
 
 /**
@@ -73,22 +74,92 @@ export function forwardChannelAffineRun(
     if (forms.length < 2) return null;
     const result = tf.tidy(() => {
       const c = x.shape[x.rank - 1]!;
-      let { matrix, bias, logDet } = forms[0]!;
-      for (const form of forms.slice(1)) {
-        if (bias) bias = times(bias, form.matrix);
-        if (form.bias) bias = bias ? (tf.add(bias, form.bias) as tf.Tensor1D) : form.bias;
-        matrix = compose(matrix, form.matrix);
-        logDet = tf.add(logDet, form.logDet) as tf.Tensor1D;
-      }
-      const full = matrix.rank === 2 ? matrix : tf.mul(tf.eye(c), tf.reshape(matrix, [c, 1]));
+      const { matrix, bias, logDet } = composeForms(forms, c);
       const rows = tf.reshape(x, [-1, c]) as tf.Tensor2D;
-      const y = ops.matMulBias(rows, full as tf.Tensor2D, (bias ?? tf.zeros([c])) as tf.Tensor1D);
-      return { y: tf.reshape(y, x.shape), logDet: logDet as tf.Tensor1D };
+      const y = ops.matMulBias(rows, matrix, bias);
+      return { y: tf.reshape(y, x.shape), logDet };
     });
     return { result, count: forms.length };
   } finally {
     for (const form of forms) tf.dispose([form.matrix, form.bias ?? [], form.logDet]);
   }
+}
+
+/**
+ * The input of a run that {@link forwardChannelAffineRun} fused (`count` bijectors from
+ * `start`), from its output: `x = (y − b) M⁻¹` as one product, M⁻¹ in float64 from the values
+ * of the very product M the forward pass multiplied by. Or null where the run does not fuse now
+ * (or M is singular): then invert the bijectors one by one. Not differentiable (reversible
+ * backprop's recomputation runs outside the tape); reads the `[C, C]` product back.
+ *
+ * Why: one by one, an ActNorm → 1×1-conv run's inverse is a subtraction, a division and a
+ * product over the whole activation; fused it is one product, like its forward pass.
+ */
+export function inverseChannelAffineRun(
+  bijectors: readonly Bijector[],
+  start: number,
+  count: number,
+  y: tf.Tensor,
+): tf.Tensor | null {
+  const ops = fusedOps();
+  if (!ops.fuse || y.rank < 2 || count < 2) return null;
+  const forms: ChannelAffine[] = [];
+  try {
+    for (let i = start; i < start + count; i++) {
+      const form = channelAffineOf(bijectors[i]!, y.shape);
+      if (!form) return null;
+      forms.push(form);
+    }
+    const c = y.shape[y.rank - 1]!;
+    const { m, b } = tf.tidy(() => {
+      const { matrix, bias } = composeForms(forms, c);
+      return { m: matrix.dataSync(), b: bias.dataSync() };
+    });
+    let inverse: Float64Array;
+    try {
+      inverse = invert(m, c);
+    } catch {
+      return null;
+    }
+    // x = y M⁻¹ + (−b M⁻¹)
+    const shift = new Float32Array(c);
+    for (let j = 0; j < c; j++) {
+      let acc = 0;
+      for (let i = 0; i < c; i++) acc -= b[i]! * inverse[i * c + j]!;
+      shift[j] = acc;
+    }
+    return tf.tidy(() => {
+      const rows = tf.reshape(y, [-1, c]) as tf.Tensor2D;
+      const x = ops.matMulBias(
+        rows,
+        tf.tensor2d(Float32Array.from(inverse), [c, c]),
+        tf.tensor1d(shift),
+      );
+      return tf.reshape(x, y.shape);
+    });
+  } finally {
+    for (const form of forms) tf.dispose([form.matrix, form.bias ?? [], form.logDet]);
+  }
+}
+
+/** The forms' composition `x ↦ x M + b` (M full `[C, C]`, b `[C]`) with the summed log-det. */
+function composeForms(
+  forms: readonly ChannelAffine[],
+  c: number,
+): { matrix: tf.Tensor2D; bias: tf.Tensor1D; logDet: tf.Tensor1D } {
+  let { matrix, bias, logDet } = forms[0]!;
+  for (const form of forms.slice(1)) {
+    if (bias) bias = times(bias, form.matrix);
+    if (form.bias) bias = bias ? (tf.add(bias, form.bias) as tf.Tensor1D) : form.bias;
+    matrix = compose(matrix, form.matrix);
+    logDet = tf.add(logDet, form.logDet) as tf.Tensor1D;
+  }
+  const full = matrix.rank === 2 ? matrix : tf.mul(tf.eye(c), tf.reshape(matrix, [c, 1]));
+  return {
+    matrix: full as tf.Tensor2D,
+    bias: (bias ?? tf.zeros([c])) as tf.Tensor1D,
+    logDet: logDet as tf.Tensor1D,
+  };
 }
 
 type Matrix = tf.Tensor2D | tf.Tensor1D;

@@ -16,6 +16,11 @@ import {
 import { ConfigError, ShapeError } from '../errors.js';
 import { fusedOps } from '../ops/op-registry.js';
 import { SCALE_OFFSET, sumLogSigmoid } from '../ops/plain-ops.js';
+import {
+  type ReversibleBackwardForm,
+  type ReversibleStepResult,
+  vjpFromOutput,
+} from './reversible-step.js';
 
 /** Options of {@link AffineCoupling} and {@link AdditiveCoupling}. */
 export interface CouplingOptions {
@@ -32,7 +37,7 @@ export interface CouplingOptions {
  * Shared structure of the couplings: split the last axis into halves, run the net on the first
  * (passed through unchanged), transform the second. Works for NHWC `[B, H, W, C]` and `[B, C]`.
  */
-abstract class Coupling extends Bijector {
+abstract class Coupling extends Bijector implements ReversibleBackwardForm {
   readonly channels: number;
   readonly net: CouplingNet;
 
@@ -85,6 +90,61 @@ abstract class Coupling extends Bijector {
     }
     return h;
   }
+
+  /**
+   * Reversible backprop's step (`backwardSequence`) from the output: x_a = y_a, so the net runs
+   * once, on y_a under a gradient tape, and its output serves both the inverse of the other half
+   * and, through `transformedHalfBackward`, the cotangent that starts the net's backward pass.
+   * The generic step would run the net on the same half twice (inverse, then taped forward).
+   */
+  reversibleBackward(
+    y: tf.Tensor,
+    dy: tf.Tensor,
+    dLogDet: tf.Tensor1D,
+    inputGradient: boolean,
+  ): ReversibleStepResult {
+    this.checkShape(y.shape);
+    const variables = Object.values(this.net.variables()).filter((v) => v.trainable);
+    const ops = fusedOps();
+    const [ya, yb] = this.halves(y);
+    const [dya, dyb] = this.halves(dy);
+    const sources: tf.Tensor[] = inputGradient ? [ya, ...variables] : variables;
+    const { grads, extras } = vjpFromOutput(
+      () => this.coefficients(ya),
+      sources,
+      (h) => {
+        const { xb, dxb, dh } = this.transformedHalfBackward(yb, h, dyb, dLogDet);
+        return { cotangent: dh, extras: [xb, dxb] as [tf.Tensor, tf.Tensor] };
+      },
+    );
+    const [xb, dxb] = extras;
+    const x = ops.concatChannelHalves(ya, xb);
+    let dx: tf.Tensor | null = null;
+    if (inputGradient) {
+      const fromNet = grads[0];
+      dx = tf.tidy(() => ops.concatChannelHalves(fromNet ? tf.add(dya, fromNet) : dya, dxb));
+    }
+    const offset = inputGradient ? 1 : 0;
+    const result: ReversibleStepResult = { x, dx, grads: [] };
+    variables.forEach((variable, i) => {
+      const grad = grads[i + offset];
+      if (grad) result.grads.push({ variable, grad });
+    });
+    tf.dispose([ya, yb, dya, dyb, xb, dxb, inputGradient ? (grads[0] ?? []) : []]);
+    return result;
+  }
+
+  /**
+   * From the transformed output half y_b, the net's output h on the other half and the upstream
+   * gradients: the input half x_b, ∂/∂x_b, and ∂/∂h (the cotangent of the net). Runs outside
+   * any tape; every returned tensor is new.
+   */
+  protected abstract transformedHalfBackward(
+    yb: tf.Tensor,
+    h: tf.Tensor,
+    dyb: tf.Tensor,
+    dLogDet: tf.Tensor1D,
+  ): { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor };
 
   protected override checkShape(shape: readonly number[]): void {
     if ((shape.length !== 2 && shape.length !== 4) || shape[shape.length - 1] !== this.channels) {
@@ -143,6 +203,15 @@ export class AffineCoupling extends Coupling {
     });
   }
 
+  protected transformedHalfBackward(
+    yb: tf.Tensor,
+    h: tf.Tensor,
+    dyb: tf.Tensor,
+    dLogDet: tf.Tensor1D,
+  ): { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor } {
+    return fusedOps().affineCouplingInverseGrad(yb, h, dyb, dLogDet);
+  }
+
   /**
    * Even output channels are the shift, odd ones the raw scale (EverySecondChan), taken apart
    * without `gather` (no gradient on wasm). The forward pass computes the same in one op,
@@ -193,6 +262,15 @@ export class AdditiveCoupling extends Coupling {
         logDet: tf.zeros([y.shape[0]!]) as tf.Tensor1D,
       };
     });
+  }
+
+  /** y_b = x_b + h with log-det 0: ∂/∂x_b and ∂/∂h are both dy_b. */
+  protected transformedHalfBackward(
+    yb: tf.Tensor,
+    h: tf.Tensor,
+    dyb: tf.Tensor,
+  ): { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor } {
+    return { xb: tf.sub(yb, h), dxb: tf.clone(dyb), dh: tf.clone(dyb) };
   }
 }
 

@@ -10,6 +10,11 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import {
+  permutationStep,
+  type ReversibleBackwardForm,
+  type ReversibleStepResult,
+} from './reversible-step.js';
 
 function checkHasLastAxis(who: string, shape: readonly number[], size?: number): void {
   if (shape.length < 2) {
@@ -24,7 +29,7 @@ function checkHasLastAxis(who: string, shape: readonly number[], size?: number):
  * Reverses the order of the last axis (channels of NHWC images, features of `[B, D]`): the fixed
  * permutation of RealNVP/Glow's "reverse" variant. Its own inverse; log-det 0.
  */
-export class Reverse extends Bijector {
+export class Reverse extends Bijector implements ReversibleBackwardForm {
   readonly type = 'Reverse';
 
   forwardAndLogDet(x: tf.Tensor): ForwardResult {
@@ -45,6 +50,16 @@ export class Reverse extends Bijector {
 
   protected override checkShape(shape: readonly number[]): void {
     checkHasLastAxis('Reverse', shape);
+  }
+
+  /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
+  reversibleBackward(
+    y: tf.Tensor,
+    dy: tf.Tensor,
+    _dLogDet: tf.Tensor1D,
+    inputGradient: boolean,
+  ): ReversibleStepResult {
+    return permutationStep(this, y, dy, inputGradient);
   }
 
   getConfig(): BijectorConfig {
@@ -85,7 +100,7 @@ export interface ShuffleOptions {
  * so a loaded checkpoint carries it and the layer does not depend on the seed's generator
  * afterwards. Log-det 0. Gradients work on every backend (see `permuteLastAxis`).
  */
-export class Shuffle extends Bijector {
+export class Shuffle extends Bijector implements ReversibleBackwardForm {
   readonly type = 'Shuffle';
   readonly size: number;
   readonly seed: number;
@@ -135,6 +150,16 @@ export class Shuffle extends Bijector {
 
   override variables(): NamedVariables {
     return { permutation: this.permutation };
+  }
+
+  /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
+  reversibleBackward(
+    y: tf.Tensor,
+    dy: tf.Tensor,
+    _dLogDet: tf.Tensor1D,
+    inputGradient: boolean,
+  ): ReversibleStepResult {
+    return permutationStep(this, y, dy, inputGradient);
   }
 
   getConfig(): BijectorConfig {

@@ -7,6 +7,11 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import {
+  permutationStep,
+  type ReversibleBackwardForm,
+  type ReversibleStepResult,
+} from './reversible-step.js';
 
 /** Options of {@link Reshape}: event shapes, i.e. without the batch axis. */
 export interface ReshapeOptions {
@@ -24,7 +29,7 @@ function isShape(s: unknown): s is number[] {
  * Reshapes the event (every axis but the batch) from one shape to another in row-major order,
  * e.g. flatten NHWC `[B, 4, 4, 2] → [B, 32]` with `{ from: [4, 4, 2], to: [32] }`. Log-det 0.
  */
-export class Reshape extends Bijector {
+export class Reshape extends Bijector implements ReversibleBackwardForm {
   readonly type = 'Reshape';
   readonly from: readonly number[];
   readonly to: readonly number[];
@@ -72,6 +77,16 @@ export class Reshape extends Bijector {
       x: tf.reshape(y, shape),
       logDet: tf.zeros([shape[0]!]) as tf.Tensor1D,
     }));
+  }
+
+  /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
+  reversibleBackward(
+    y: tf.Tensor,
+    dy: tf.Tensor,
+    _dLogDet: tf.Tensor1D,
+    inputGradient: boolean,
+  ): ReversibleStepResult {
+    return permutationStep(this, y, dy, inputGradient);
   }
 
   getConfig(): BijectorConfig {

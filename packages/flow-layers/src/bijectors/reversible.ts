@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Bijector } from '../bijector.js';
 import { ConfigError } from '../errors.js';
 import { Chain, forwardSequence } from './chain.js';
-import { forwardChannelAffineRun } from './channel-affine.js';
+import { forwardChannelAffineRun, inverseChannelAffineRun } from './channel-affine.js';
+import { reversibleBackwardOf } from './reversible-step.js';
 
 /** Gradients keyed by tfjs variable name (`variable.name`), as `tf.variableGrads` returns them. */
 export type VariableGradients = Record<string, tf.Tensor>;
@@ -31,13 +32,15 @@ export function accumulateGradient(into: VariableGradients, name: string, grad: 
  * The backward pass of {@link forwardSequence} without its activations (reversible backprop, as
  * in i-RevNet): from the sequence's output `y` and the upstream gradients of the loss with
  * respect to `y` (`dy`) and to the summed log-det (`dLogDet`, `[batch]`), walks the forward
- * units backwards. Each unit's input is recomputed from its output with the inverses; then the
- * unit alone runs forward under a gradient tape, and its vector-Jacobian product gives the
- * gradient for its input and its trainable variables, which are added to `into`. Only one
- * unit's activations are alive at a time, so memory does not grow with the sequence's length.
+ * units backwards. A bijector with its own reversible step (`ReversibleBackwardForm`: the
+ * couplings, which evaluate their net once for both the inverse and the gradient) takes it;
+ * for any other unit its input is recomputed from its output with the inverses, then the unit
+ * alone runs forward under a gradient tape, and its vector-Jacobian product gives the gradient
+ * for its input and its trainable variables. Gradients are added to `into`. Only one unit's
+ * activations are alive at a time, so memory does not grow with the sequence's length.
  *
  * `unitSizes` are the forward units (`SequenceResult.unitSizes`): a fused channel-affine run is
- * recomputed and differentiated as the one product it was in the forward pass. Inputs are left
+ * inverted, recomputed and differentiated as the one product it was in the forward pass. Inputs are left
  * alone; the recomputed input differs from the true one by the inverses' rounding (for
  * well-conditioned flows a few float32 ulps per step).
  */
@@ -63,12 +66,25 @@ export function backwardSequence(
   for (let u = unitSizes.length - 1; u >= 0; u--) {
     const start = end - unitSizes[u]!;
     const unit = bijectors.slice(start, end);
+    const needInput = start > 0 || wantInputGradient;
+    const own = unit.length === 1 ? reversibleBackwardOf(unit[0]!) : null;
+    if (own) {
+      const step = own.reversibleBackward(out, dOut, dLogDet, needInput);
+      for (const { variable, grad } of step.grads) accumulateGradient(into, variable.name, grad);
+      if (out !== y) out.dispose();
+      if (dOut !== dy) dOut.dispose();
+      out = step.x;
+      dOut = step.dx ?? tf.zerosLike(step.x);
+      end = start;
+      continue;
+    }
     const input = tf.tidy(() => {
+      const fused = inverseChannelAffineRun(bijectors, start, unit.length, out);
+      if (fused) return fused;
       let t = out;
       for (let j = unit.length - 1; j >= 0; j--) t = unit[j]!.inverseAndLogDet(t).x;
       return t;
     });
-    const needInput = start > 0 || wantInputGradient;
     const variables = unit.flatMap((b) => Object.values(b.variables()).filter((v) => v.trainable));
     let dIn: tf.Tensor | null = null;
     if (needInput || variables.length > 0) {

@@ -7,6 +7,11 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
+import {
+  permutationStep,
+  type ReversibleBackwardForm,
+  type ReversibleStepResult,
+} from './reversible-step.js';
 
 /** Options of {@link Squeeze}. */
 export interface SqueezeOptions {
@@ -22,7 +27,7 @@ export interface SqueezeOptions {
  * (`(i·f + j)·C + c`), and it is built from reshape/transpose so gradients exist on every
  * backend. Log-det 0. Unsqueeze is `new Invert(new Squeeze())`.
  */
-export class Squeeze extends Bijector {
+export class Squeeze extends Bijector implements ReversibleBackwardForm {
   readonly type = 'Squeeze';
   readonly factor: number;
 
@@ -87,6 +92,16 @@ export class Squeeze extends Bijector {
       const x = tf.reshape(tf.transpose(split, [0, 1, 4, 2, 5, 3]), [b, h, w, c]);
       return { x, logDet: tf.zeros([b]) as tf.Tensor1D };
     });
+  }
+
+  /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
+  reversibleBackward(
+    y: tf.Tensor,
+    dy: tf.Tensor,
+    _dLogDet: tf.Tensor1D,
+    inputGradient: boolean,
+  ): ReversibleStepResult {
+    return permutationStep(this, y, dy, inputGradient);
   }
 
   getConfig(): BijectorConfig {

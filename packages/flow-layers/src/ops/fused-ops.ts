@@ -68,6 +68,18 @@ export interface FusedOps {
    * `yb = (xb + h[..., 0::2]) · s` and `logDet[n] = Σ log s` over all but the batch axis.
    */
   affineCoupling(xb: tf.Tensor, h: tf.Tensor): { yb: tf.Tensor; logDet: tf.Tensor1D };
+  /**
+   * The reversible backward step of {@link affineCoupling} from its output (no gradient of its
+   * own: it is a backward pass): with `s` and the shift from `h` as there, the input half
+   * `xb = yb / s − shift`, `dxb = dyb · s` (also ∂/∂shift) and `dh` interleaving ∂/∂shift with
+   * ∂/∂raw = `(dyb · yb + dLogDet[n]) · (1 − s)`, the gradient of ⟨yb, dyb⟩ + ⟨logDet, dLogDet⟩.
+   */
+  affineCouplingInverseGrad(
+    yb: tf.Tensor,
+    h: tf.Tensor,
+    dyb: tf.Tensor,
+    dLogDet: tf.Tensor1D,
+  ): { xb: tf.Tensor; dxb: tf.Tensor; dh: tf.Tensor };
   /** `[first half, second half]` of the last axis (even length). */
   splitChannelHalves(x: tf.Tensor): [tf.Tensor, tf.Tensor];
   /** `concat([a, b], lastAxis)` for two tensors of the same shape. */

@@ -94,6 +94,31 @@ export const PLAIN_OPS: FusedOps = {
       return { yb, logDet: sumLogSigmoid(preScale) };
     });
   },
+  affineCouplingInverseGrad(yb, h, dyb, dLogDet) {
+    const half = yb.shape[yb.rank - 1]!;
+    const batch = yb.shape[0]!;
+    if (
+      h.rank !== yb.rank ||
+      !tf.util.arraysEqual(h.shape, [...yb.shape.slice(0, -1), 2 * half]) ||
+      !tf.util.arraysEqual(dyb.shape, yb.shape) ||
+      !tf.util.arraysEqual(dLogDet.shape, [batch])
+    ) {
+      throw new ShapeError(
+        `affineCouplingInverseGrad: shapes yb [${yb.shape}], h [${h.shape}], dyb [${dyb.shape}], dLogDet [${dLogDet.shape}] do not match`,
+      );
+    }
+    return tf.tidy(() => {
+      const [shift, raw] = deinterleaveChannels(h);
+      const s = tf.sigmoid(tf.add(raw, SCALE_OFFSET));
+      const xb = tf.sub(tf.div(yb, s), shift);
+      const dxb = tf.mul(dyb, s);
+      const perExample = tf.reshape(dLogDet, [batch, ...new Array<number>(yb.rank - 1).fill(1)]);
+      // u·s = yb, so the forward gradient's g·u is dyb·yb here (no rounding of yb/s in it).
+      const dRaw = tf.mul(tf.add(tf.mul(dyb, yb), perExample), tf.sub(1, s));
+      const dh = tf.reshape(tf.stack([dxb, dRaw], yb.rank), h.shape);
+      return { xb, dxb, dh };
+    });
+  },
   splitChannelHalves(x) {
     lastAxis(x, 'splitChannelHalves');
     const [a, b] = tf.split(x, 2, x.rank - 1);

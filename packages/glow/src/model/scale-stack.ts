@@ -169,7 +169,8 @@ export class ScaleStack {
    * per-scale terms, adds the gradient of every trainable variable of the flows and priors to
    * `into` (by tfjs variable name). Scales run from the coarsest: each prior's gradient by
    * autodiff of the prior alone, then the scale's layers by {@link backwardSequence} (each
-   * step's input recomputed from its output with the inverse), whose input gradient flows into
+   * step's input recomputed from its output; a coupling's net runs once, for both its inverse
+   * and its gradient), whose input gradient flows into
    * the passed-on half of the scale before. The stack's input gets no gradient (it is data).
    * Peak memory is one flow step's activations plus the kept scale outputs, whatever K.
    */
@@ -219,7 +220,7 @@ export class ScaleStack {
               ? tf.clone(fromPrior)
               : tf.zerosLike(passedOn);
         });
-        dy = tf.concat([dz, dh], 3);
+        dy = fusedOps().concatChannelHalves(dz, dh);
         tf.dispose([dz, dh, priorGrads[1] ?? []]);
       }
       dPassedOn?.dispose();
