@@ -41,7 +41,7 @@ export {
   type VariableGradients,
 } from './bijectors/reversible.js';
 export {
-  permutationStep,
+  permutationBackward,
   type ReversibleBackwardForm,
   type ReversibleStepResult,
   vjpFromOutput,

@@ -10,11 +10,7 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import {
-  permutationStep,
-  type ReversibleBackwardForm,
-  type ReversibleStepResult,
-} from './reversible-step.js';
+import { permutationBackward, type ReversibleBackwardForm } from './reversible-step.js';
 
 function checkHasLastAxis(who: string, shape: readonly number[], size?: number): void {
   if (shape.length < 2) {
@@ -53,14 +49,7 @@ export class Reverse extends Bijector implements ReversibleBackwardForm {
   }
 
   /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
-  reversibleBackward(
-    y: tf.Tensor,
-    dy: tf.Tensor,
-    _dLogDet: tf.Tensor1D,
-    inputGradient: boolean,
-  ): ReversibleStepResult {
-    return permutationStep(this, y, dy, inputGradient);
-  }
+  readonly reversibleBackward = permutationBackward;
 
   getConfig(): BijectorConfig {
     return { type: this.type };
@@ -153,14 +142,7 @@ export class Shuffle extends Bijector implements ReversibleBackwardForm {
   }
 
   /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
-  reversibleBackward(
-    y: tf.Tensor,
-    dy: tf.Tensor,
-    _dLogDet: tf.Tensor1D,
-    inputGradient: boolean,
-  ): ReversibleStepResult {
-    return permutationStep(this, y, dy, inputGradient);
-  }
+  readonly reversibleBackward = permutationBackward;
 
   getConfig(): BijectorConfig {
     return { type: this.type, size: this.size, seed: this.seed };

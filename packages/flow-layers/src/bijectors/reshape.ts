@@ -7,11 +7,7 @@ import {
   registerBijector,
 } from '../bijector.js';
 import { ConfigError, ShapeError } from '../errors.js';
-import {
-  permutationStep,
-  type ReversibleBackwardForm,
-  type ReversibleStepResult,
-} from './reversible-step.js';
+import { permutationBackward, type ReversibleBackwardForm } from './reversible-step.js';
 
 /** Options of {@link Reshape}: event shapes, i.e. without the batch axis. */
 export interface ReshapeOptions {
@@ -80,14 +76,7 @@ export class Reshape extends Bijector implements ReversibleBackwardForm {
   }
 
   /** Reversible backprop's step: the inverse of y, and of dy (a permutation's gradient). */
-  reversibleBackward(
-    y: tf.Tensor,
-    dy: tf.Tensor,
-    _dLogDet: tf.Tensor1D,
-    inputGradient: boolean,
-  ): ReversibleStepResult {
-    return permutationStep(this, y, dy, inputGradient);
-  }
+  readonly reversibleBackward = permutationBackward;
 
   getConfig(): BijectorConfig {
     return { type: this.type, from: [...this.from], to: [...this.to] };

@@ -92,15 +92,16 @@ export function vjpFromOutput<T extends tf.Tensor[]>(
 
 /**
  * The reversible step of a bijector that only moves entries (Squeeze, Reverse, Shuffle,
- * Reshape): its Jacobian is a permutation matrix P with log-det 0, so ∂/∂x = Pᵀ dy = P⁻¹ dy,
+ * Reshape), assigned as their `reversibleBackward`: its Jacobian is a permutation matrix P with log-det 0, so ∂/∂x = Pᵀ dy = P⁻¹ dy,
  * the inverse applied to dy. No tape, no forward pass again; such bijectors have no trainable
  * variables.
  */
-export function permutationStep(
-  bijector: Bijector,
+export function permutationBackward(
+  this: Bijector,
   y: tf.Tensor,
   dy: tf.Tensor,
+  _dLogDet: tf.Tensor1D,
   inputGradient: boolean,
 ): ReversibleStepResult {
-  return { x: bijector.inverse(y), dx: inputGradient ? bijector.inverse(dy) : null, grads: [] };
+  return { x: this.inverse(y), dx: inputGradient ? this.inverse(dy) : null, grads: [] };
 }
