@@ -1,6 +1,8 @@
 // @hierglow/datasets: the public surface, one deliberate flat list.
 
-export { createRng, deriveSeed, type Rng, randomPermutation } from '@hierglow/random';
+// Everything a page can use too (transforms, one image file's preprocessing, the PRNG); the rest
+// below needs Node.
+export * from './index.browser.js';
 export { type GeneralBuildSummary, summarizeGeneralBuild } from './builder/build-summary.js';
 export {
   type DebianFetchEvent,
@@ -134,27 +136,7 @@ export {
   stepsPerEpoch,
 } from './pipeline/batches.js';
 // Pipeline: spec 2 transforms and batches
-export { GREY_WEIGHTS, greyOf, rgbToGreyBytes } from './pipeline/grey.js';
-export {
-  bytesModelInput,
-  checkImagePixels,
-  imageFileModelInput,
-  imageFolderSize,
-  type ModelImageShape,
-  rgbaOnBlack,
-} from './pipeline/image-file.js';
-export { resizeBilinearPil } from './pipeline/resize-bilinear.js';
 export { batchToTensor } from './pipeline/to-tensor.js';
-export {
-  type NoiseMode,
-  type SpecDatasetName,
-  specTransform,
-  type TransformMode,
-  type TransformOptions,
-  type TransformShape,
-  transformBatch,
-  transformShape,
-} from './pipeline/transforms.js';
 export {
   concatDatasets,
   type InMemoryImages,
