@@ -847,6 +847,19 @@ static inline v128_t log4(v128_t x) {
 }
 
 /*
+ * The coupling net's output h interleaves (shift, raw scale) per element: four elements' shift
+ * into *shift, and their scale s = sigmoid(raw + 2), the one formula the forward pass and the
+ * reversible step's inverse share so that the inverse undoes exactly the forward's s.
+ */
+static inline v128_t coupling_scale(const f32 *h4, v128_t *shift) {
+  const v128_t one = wasm_f32x4_splat(1.0f), two = wasm_f32x4_splat(2.0f);
+  const v128_t h0 = wasm_v128_load(h4), h1 = wasm_v128_load(h4 + 4);
+  *shift = wasm_i32x4_shuffle(h0, h1, 0, 2, 4, 6);
+  const v128_t z = wasm_f32x4_add(wasm_i32x4_shuffle(h0, h1, 1, 3, 5, 7), two);
+  return wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(z))));
+}
+
+/*
  * The affine coupling forward over `batch` examples of `per` values each (per a multiple of 4):
  * with h holding shift and raw scale interleaved, s = σ(raw + 2), u = xb + shift, yb = u·s and
  * log_det[n] = Σ log max(s, FLT_MIN) over example n. s and u are kept for the gradient.
@@ -855,17 +868,13 @@ __attribute__((export_name("affine_coupling"))) void affine_coupling(const f32 *
                                                                      f32 *yb, f32 *s_out,
                                                                      f32 *u_out, f32 *log_det,
                                                                      int batch, int per) {
-  const v128_t one = wasm_f32x4_splat(1.0f), two = wasm_f32x4_splat(2.0f);
   const v128_t tiny = wasm_f32x4_splat(1.17549435e-38f);
   for (int n = 0; n < batch; n++) {
     v128_t acc = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < per; i += 4) {
       const long k = (long)n * per + i;
-      const v128_t h0 = wasm_v128_load(h + 2 * k), h1 = wasm_v128_load(h + 2 * k + 4);
-      const v128_t shift = wasm_i32x4_shuffle(h0, h1, 0, 2, 4, 6);
-      const v128_t raw = wasm_i32x4_shuffle(h0, h1, 1, 3, 5, 7);
-      const v128_t z = wasm_f32x4_add(raw, two);
-      const v128_t s = wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(z))));
+      v128_t shift;
+      const v128_t s = coupling_scale(h + 2 * k, &shift);
       const v128_t u = wasm_f32x4_add(wasm_v128_load(xb + k), shift);
       wasm_v128_store(s_out + k, s);
       wasm_v128_store(u_out + k, u);
@@ -911,16 +920,13 @@ __attribute__((export_name("affine_coupling_grad"))) void affine_coupling_grad(
 __attribute__((export_name("affine_coupling_inverse_grad"))) void affine_coupling_inverse_grad(
     const f32 *yb, const f32 *h, const f32 *dyb, const f32 *dlog_det, f32 *xb, f32 *dxb, f32 *dh,
     int batch, int per) {
-  const v128_t one = wasm_f32x4_splat(1.0f), two = wasm_f32x4_splat(2.0f);
+  const v128_t one = wasm_f32x4_splat(1.0f);
   for (int n = 0; n < batch; n++) {
     const v128_t dl = wasm_f32x4_splat(dlog_det[n]);
     for (int i = 0; i < per; i += 4) {
       const long k = (long)n * per + i;
-      const v128_t h0 = wasm_v128_load(h + 2 * k), h1 = wasm_v128_load(h + 2 * k + 4);
-      const v128_t shift = wasm_i32x4_shuffle(h0, h1, 0, 2, 4, 6);
-      const v128_t raw = wasm_i32x4_shuffle(h0, h1, 1, 3, 5, 7);
-      const v128_t z = wasm_f32x4_add(raw, two);
-      const v128_t s = wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_neg(z))));
+      v128_t shift;
+      const v128_t s = coupling_scale(h + 2 * k, &shift);
       const v128_t y = wasm_v128_load(yb + k), d = wasm_v128_load(dyb + k);
       const v128_t g = wasm_f32x4_mul(d, s);
       const v128_t draw =
