@@ -41,6 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONFIGS, REVERSIBLE_ROWS, smokeConfig } from './configs.mjs';
 import { encodeSafetensorsF32 } from './reference/safetensors.mjs';
+import { pixels } from './step-data.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -99,18 +100,6 @@ if (args.help) {
 
 Take numbers on a quiet machine.`);
   process.exit(0);
-}
-
-/** Dequantised pixels v/256 − 0.5 + u (spec 2.1), NHWC, from a fixed LCG so runs are repeatable. */
-function pixels(n, h, w, c, seed) {
-  const x = new Float32Array(n * h * w * c);
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-  for (let i = 0; i < x.length; i++) x[i] = Math.floor(next() * 256) / 256 - 0.5 + next() / 256;
-  return x;
 }
 
 /**

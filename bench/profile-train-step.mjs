@@ -25,6 +25,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CONFIGS } from './configs.mjs';
+import { median, pixels } from './step-data.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,24 +42,6 @@ const { values: args } = parseArgs({
     ab: { type: 'string', default: '0' },
   },
 });
-
-/** Dequantised pixels v/256 − 0.5 + u (spec 2.1), NHWC, from a fixed LCG (as glow-bench.mjs). */
-function pixels(n, h, w, c, seed) {
-  const x = new Float32Array(n * h * w * c);
-  let s = seed >>> 0;
-  const next = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-  for (let i = 0; i < x.length; i++) x[i] = Math.floor(next() * 256) / 256 - 0.5 + next() / 256;
-  return x;
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function main() {
   const preset = CONFIGS[args.config];

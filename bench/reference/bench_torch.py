@@ -16,6 +16,13 @@ One measurement per process, so the peak RSS printed is that measurement's own:
 - score: log p(x) under torch.no_grad().
 - --flush-denormal: torch.set_flush_denormal(True) (the "tuned" peer; glow-bench.mjs also sets
   GLIBC_TUNABLES or LD_PRELOADs jemalloc for it, which this script only reports).
+- --profile N: after the timed steps, one more step under torch.profiler (FLOP counted for the
+  convolutions and products): the N ops with the most self time, with GFLOP/s where counted,
+  as "profile" in the JSON and as a table on stderr (bench/step-ceilings.mjs has hierglow's).
+- --conv-peak: also time a large 3x3 convolution ([16,256,32,32] -> 256 channels, 19.3 GFLOP)
+  on oneDNN with --threads threads: the rate native AVX-512 code reaches on these cores, for
+  comparison with wasm's SIMD128 peak. (Debian's PyTorch links the generic reference BLAS, so
+  a matrix product would measure that, not the cores.)
 
 Inputs are dequantised pixels v/256 - 0.5 + u (spec 2.1), NCHW. Prints one JSON line.
 Needs PyTorch (Debian: python3-torch, in /usr/bin/python3) and glow_ref.py beside this file.
@@ -42,6 +49,75 @@ def pixels(n, c, h, w, generator):
     return levels / 256 - 0.5 + torch.rand(n, c, h, w, generator=generator) / 256
 
 
+def profile_step(step, top):
+    """One step under torch.profiler: the `top` ops by self CPU time, with GFLOP/s where counted."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        step()
+    rows = []
+    for e in prof.key_averages():
+        ms = e.self_cpu_time_total / 1000
+        rows.append(
+            {
+                "op": e.key,
+                "calls": e.count,
+                "selfMs": ms,
+                "gflop": e.flops / 1e9 if e.flops else None,
+                "gflops": e.flops / (e.cpu_time_total * 1e3) if e.flops and e.cpu_time_total else None,
+            }
+        )
+    rows.sort(key=lambda r: -r["selfMs"])
+    total = sum(r["selfMs"] for r in rows)
+    print(f"| op | calls | self ms | % | GFLOP | GFLOP/s (its total time) |", file=sys.stderr)
+    print("|---|---:|---:|---:|---:|---:|", file=sys.stderr)
+    for r in rows[:top]:
+        gflop = f"{r['gflop']:.2f}" if r["gflop"] else "-"
+        rate = f"{r['gflops']:.1f}" if r["gflops"] else "-"
+        print(
+            f"| {r['op']} | {r['calls']} | {r['selfMs']:.1f} | {100 * r['selfMs'] / total:.1f} | {gflop} | {rate} |",
+            file=sys.stderr,
+        )
+    # The profiler counts FLOP on the forward convolution only; its backward (input and filter
+    # gradients) does twice that work.
+    by_op = {r["op"]: r for r in rows}
+    conv = {}
+    forward = by_op.get("aten::conv2d")
+    if forward and forward["gflop"]:
+        fwd_ms = sum(by_op[k]["selfMs"] for k in ("aten::mkldnn_convolution", "aten::thnn_conv2d") if k in by_op)
+        bwd_ms = by_op.get("aten::convolution_backward", {}).get("selfMs", 0)
+        conv = {
+            "forwardGflop": forward["gflop"],
+            "forwardMs": fwd_ms,
+            "forwardGflops": forward["gflop"] / fwd_ms * 1e3 if fwd_ms else None,
+            "backwardGflop": 2 * forward["gflop"],
+            "backwardMs": bwd_ms,
+            "backwardGflops": 2 * forward["gflop"] / bwd_ms * 1e3 if bwd_ms else None,
+        }
+        print(
+            f"convolutions: forward {conv['forwardGflop']:.2f} GFLOP in {fwd_ms:.1f} ms"
+            f" ({conv['forwardGflops'] or 0:.1f} GFLOP/s); backward {conv['backwardGflop']:.2f} GFLOP"
+            f" in {bwd_ms:.1f} ms ({conv['backwardGflops'] or 0:.1f} GFLOP/s); all ops {total:.1f} ms self time",
+            file=sys.stderr,
+        )
+    return {"selfMsTotal": total, "convolutions": conv, "top": rows[:top]}
+
+
+def conv_peak_gflops(batch=16, channels=256, side=32, repeats=7):
+    x = torch.rand(batch, channels, side, side)
+    w = torch.rand(channels, channels, 3, 3)
+    with torch.no_grad():
+        torch.nn.functional.conv2d(x, w, padding=1)
+        best = min(_timed(lambda: torch.nn.functional.conv2d(x, w, padding=1)) for _ in range(repeats))
+    return 2 * batch * side * side * 9 * channels * channels / best / 1e9
+
+
+def _timed(f):
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="hierglow model config as JSON (kind glow); random weights")
@@ -53,6 +129,8 @@ def main(argv):
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile one more step: top N ops")
+    parser.add_argument("--conv-peak", action="store_true", help="time a large oneDNN 3x3 convolution")
     args = parser.parse_args(argv)
     if (args.config is None) == (args.checkpoint is None):
         parser.error("give exactly one of --config and --checkpoint")
@@ -108,6 +186,8 @@ def main(argv):
         step()
         times.append(time.perf_counter() - start)
     median = statistics.median(times)
+    profile = profile_step(step, args.profile) if args.profile > 0 else None
+    peak = conv_peak_gflops() if args.conv_peak else None
     print(
         json.dumps(
             {
@@ -127,6 +207,8 @@ def main(argv):
                 "ldPreload": os.environ.get("LD_PRELOAD"),
                 "skippedSteps": skipped,
                 "parameters": sum(p.numel() for p in model.parameters()),
+                "profile": profile,
+                "convPeakGflops": peak,
             }
         )
     )

@@ -71,6 +71,11 @@ export function environmentVariable(_name: string): string | undefined {
   return undefined;
 }
 
+/** Browsers ship relaxed SIMD or not (Chrome 114+); a page cannot turn it on. */
+export function enableRuntimeRelaxedSimd(): boolean {
+  return false;
+}
+
 /** The runtime's name and version for `backendInfo().versions`. */
 export function runtimeVersion(): [string, string] {
   const agent = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;

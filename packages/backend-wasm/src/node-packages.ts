@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 
 /**
  * Node-only: loading the tfjs backend packages, reading their versions and the environment.
@@ -26,6 +27,23 @@ export const HOST_RUNTIME: 'node' | 'browser' = 'node';
 /** An environment variable, or undefined. */
 export function environmentVariable(name: string): string | undefined {
   return process.env[name];
+}
+
+/**
+ * Turns on V8's relaxed-SIMD support where it sits behind a flag (Node 20's V8 11.3:
+ * `--experimental-wasm-relaxed-simd`; V8 11.4 and later, Node 22, have it on by default), so
+ * that the fused multiply-add kernels run without the user passing a Node flag. Called only
+ * when the runtime does not validate relaxed SIMD and `HIERGLOW_RELAXED_SIMD` is not `0`; the
+ * flag enables one wasm feature for the process and changes nothing else. Returns whether it
+ * could try (the caller probes again to learn whether it worked).
+ */
+export function enableRuntimeRelaxedSimd(): boolean {
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The runtime's name and version for `backendInfo().versions`. */

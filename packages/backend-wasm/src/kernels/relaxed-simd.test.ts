@@ -168,8 +168,27 @@ describe('relaxed-SIMD kernels (fused multiply-add build)', () => {
     });
   }
 
-  it('is what a plain Node without the flag runs only where relaxed SIMD is on by default', () => {
+  it('is what a plain Node runs wherever it has relaxed SIMD, also where only the V8 flag enables it', () => {
+    // Node 20: the loader turns on --experimental-wasm-relaxed-simd itself (enableRuntimeRelaxedSimd).
     const run = runKernels(1, []);
-    expect(run.variant).toBe(flags.length === 0 ? 'relaxed-simd' : 'simd128');
+    expect(run.variant).toBe('relaxed-simd');
+  });
+
+  it('HIERGLOW_RELAXED_SIMD=0 keeps the plain build and leaves V8 without the flag', () => {
+    const script = `
+      import { selectBackend, backendInfo } from '${join(pkg, 'dist', 'index.js')}';
+      import { relaxedSimdSupported } from '${join(pkg, 'dist', 'kernels', 'simd-module.js')}';
+      await selectBackend('wasm', { threads: 1 });
+      console.log(JSON.stringify([backendInfo().simdKernelsVariant, relaxedSimdSupported()]));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: pkg,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, HIERGLOW_RELAXED_SIMD: '0' },
+    });
+    const [variant, supported] = JSON.parse(out.trim().split('\n').pop()!) as [string, boolean];
+    expect(variant).toBe('simd128');
+    // Without the opt-out this Node validates relaxed SIMD only if it does so by default.
+    expect(supported).toBe(flags!.length === 0);
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fastPathsEnabled } from '../fast-paths.js';
-import { environmentVariable } from '../node-packages.js';
+import { enableRuntimeRelaxedSimd, environmentVariable } from '../node-packages.js';
 import { SimdHelperThread } from './simd-helper-thread.js';
 import {
   PLAIN_MEMORY_MODULE,
@@ -118,10 +118,15 @@ export function relaxedSimdSupported(): boolean {
   }
 }
 
-/** The build to load: relaxed SIMD where supported, unless {@link RELAXED_SIMD_ENV_VAR} is `0`. */
+/**
+ * The build to load: relaxed SIMD where the runtime has it (on Node 20 after turning on V8's
+ * flag for it), unless {@link RELAXED_SIMD_ENV_VAR} is `0`. On these cores the fused build
+ * trains and scores 10-15 % faster (bench/README.md, issue 17).
+ */
 function chooseVariant(): SimdKernelsVariant {
   if (environmentVariable(RELAXED_SIMD_ENV_VAR) === '0') return 'simd128';
-  return relaxedSimdSupported() ? 'relaxed-simd' : 'simd128';
+  if (relaxedSimdSupported()) return 'relaxed-simd';
+  return enableRuntimeRelaxedSimd() && relaxedSimdSupported() ? 'relaxed-simd' : 'simd128';
 }
 
 /**
