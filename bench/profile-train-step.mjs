@@ -25,7 +25,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CONFIGS } from './configs.mjs';
-import { median, pixels } from './step-data.mjs';
+import { median, stepModel, stepPreset } from './step-data.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,22 +44,14 @@ const { values: args } = parseArgs({
 });
 
 async function main() {
-  const preset = CONFIGS[args.config];
-  if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium, paper)`);
-  if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
+  const preset = stepPreset(CONFIGS, args.config, args.mode);
   const { selectBackend, backendInfo, setFastPaths } = await import('@hierglow/backend-wasm');
   setFastPaths(args.fast !== 'off');
   const tf = await import('@tensorflow/tfjs-core');
   const { createModel, Trainer } = await import('@hierglow/glow');
   await selectBackend(args.backend);
   const batch = Number(args.batch ?? preset[args.mode]);
-  const model = createModel(preset.model);
-  const { height: h, width: w, channels: c } = preset.model;
-  const init = tf.tensor4d(pixels(16, h, w, c, 7), [16, h, w, c]);
-  model.initialize(init);
-  init.dispose();
-  const x = pixels(batch, h, w, c, 1);
-  const shape = [batch, h, w, c];
+  const { model, x, shape } = stepModel(tf, createModel, preset, batch);
 
   // Phase marks: wall-clock times and, under tf.profile, kernel-list positions.
   const marks = {};

@@ -32,7 +32,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CONFIGS } from './configs.mjs';
 import { copyBandwidthGbs, wasmPeakGflops } from './core-peaks.mjs';
-import { median, pixels } from './step-data.mjs';
+import { median, stepModel, stepPreset } from './step-data.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -162,9 +162,7 @@ function replay(tf, call, replays) {
 }
 
 async function main() {
-  const preset = CONFIGS[args.config];
-  if (!preset) throw new Error(`unknown --config '${args.config}' (small, medium, paper)`);
-  if (args.mode !== 'train' && args.mode !== 'score') throw new Error('--mode train|score');
+  const preset = stepPreset(CONFIGS, args.config, args.mode);
   const threads = Number(args.threads);
 
   const loadStart = loadavg()[0];
@@ -185,13 +183,7 @@ async function main() {
   const peakSimd = await wasmPeakGflops();
   const peakFma = await wasmPeakGflops({ fused: true });
   const batch = Number(args.batch ?? preset[args.mode]);
-  const model = createModel(preset.model);
-  const { height: h, width: w, channels: c } = preset.model;
-  const init = tf.tensor4d(pixels(16, h, w, c, 7), [16, h, w, c]);
-  model.initialize(init);
-  init.dispose();
-  const x = pixels(batch, h, w, c, 1);
-  const shape = [batch, h, w, c];
+  const { model, x, shape } = stepModel(tf, createModel, preset, batch);
   let step;
   if (args.mode === 'train') {
     const trainer = new Trainer(model, { epochs: 1, memory: args.memory });
@@ -301,7 +293,7 @@ async function main() {
   const m = preset.model;
   const f1 = (v) => v.toFixed(1);
   console.log(
-    `${args.config} (K=${m.stepsPerLevel}, hidden ${m.hidden}, ${c}x${h}x${w}) ${args.mode}` +
+    `${args.config} (K=${m.stepsPerLevel}, hidden ${m.hidden}, ${m.channels}x${m.height}x${m.width}) ${args.mode}` +
       `${args.mode === 'train' ? ` (${args.memory})` : ''}, batch ${batch}, wasm ${info.threads} ` +
       `thread(s), ${info.simdKernelsVariant ?? 'no'} kernels, Node ${process.versions.node}; load ` +
       `average ${loadStart.toFixed(2)} before, ${loadTimed.toFixed(2)} timed, ${loadavg()[0].toFixed(2)} after`,

@@ -19,3 +19,26 @@ export function median(xs) {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/**
+ * The config a step script was asked for, checked: `--config` of bench/configs.mjs and `--mode`.
+ */
+export function stepPreset(configs, name, mode) {
+  const preset = configs[name];
+  if (!preset) throw new Error(`unknown --config '${name}' (${Object.keys(configs).join(', ')})`);
+  if (mode !== 'train' && mode !== 'score') throw new Error('--mode train|score');
+  return preset;
+}
+
+/**
+ * A data-initialised model of `preset` (16 images, seed 7) and one batch of images (seed 1):
+ * what profile-train-step.mjs and step-ceilings.mjs time, so their figures are of one step.
+ */
+export function stepModel(tf, createModel, preset, batch) {
+  const model = createModel(preset.model);
+  const { height: h, width: w, channels: c } = preset.model;
+  const init = tf.tensor4d(pixels(16, h, w, c, 7), [16, h, w, c]);
+  model.initialize(init);
+  init.dispose();
+  return { model, x: pixels(batch, h, w, c, 1), shape: [batch, h, w, c] };
+}
