@@ -18,6 +18,7 @@ main = [
   ('mixture 0.5, general model 4 epochs', 'plain', 'fashion-mix-small-g4', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, general model 4 epochs', 'outlier loss', 'fashion-outlier-mix-small-g4', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'outlier loss, λ 20000 (ablation point)', 'fashion-outlier20k-mix-small', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium** (K 16, hidden 128), general model 1 epoch', 'plain', 'fashion-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'supervised (class-conditional + outlier loss, 2 epochs)', 'supervised-mix-small', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', "plain + Ren et al.'s background model (μ 0.2)", 'fashion-mix-small-ren', ['background-ratio']),
 ]
@@ -39,6 +40,10 @@ abl = [
   ('general model length', '3 epochs', 'fashion-mix-small-g3'),
   ('general model length', '4 epochs', 'fashion-mix-small-g4'),
   ('fine-tune length', '2 epochs', 'fashion-mix-small-e2'),
+  ('fine-tune length, general model 4 epochs', '1 epoch (937 steps)', 'fashion-mix-small-g4'),
+  ('fine-tune length, general model 4 epochs', '0.5 epoch (469 steps: one pass over a seeded random 30,000)', 'fashion-mix-small-g4-ft30000'),
+  ('fine-tune length, general model 4 epochs', '0.25 epoch (235 steps: 15,000)', 'fashion-mix-small-g4-ft15000'),
+  ('model size', 'medium (K 16, hidden 128; general 1 epoch, fine-tune 1 epoch)', 'fashion-mix-medium-g1'),
   ('outlier loss λ', '0 (plain, reference)', 'fashion-mix-small'),
   ('outlier loss λ', '6000 (reference)', 'fashion-outlier-mix-small'),
   ('outlier loss λ', '20000', 'fashion-outlier20k-mix-small'),
