@@ -25,19 +25,14 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CONFIGS } from './configs.mjs';
-import { median, stepModel, stepPreset } from './step-data.mjs';
+import { median, STEP_OPTIONS, stepModel, stepPreset } from './step-data.mjs';
 
 const { values: args } = parseArgs({
   options: {
-    config: { type: 'string', default: 'small' },
-    mode: { type: 'string', default: 'train' },
-    memory: { type: 'string', default: 'autodiff' },
+    ...STEP_OPTIONS,
     backend: { type: 'string', default: 'wasm' },
-    batch: { type: 'string' },
-    runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '1' },
     top: { type: 'string', default: '25' },
-    json: { type: 'boolean', default: false },
     fast: { type: 'string', default: 'on' },
     ab: { type: 'string', default: '0' },
   },

@@ -32,19 +32,14 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CONFIGS } from './configs.mjs';
 import { copyBandwidthGbs, wasmPeakGflops } from './core-peaks.mjs';
-import { median, stepModel, stepPreset } from './step-data.mjs';
+import { median, STEP_OPTIONS, stepModel, stepPreset } from './step-data.mjs';
 
 const { values: args } = parseArgs({
   options: {
-    config: { type: 'string', default: 'small' },
-    mode: { type: 'string', default: 'train' },
-    memory: { type: 'string', default: 'autodiff' },
-    batch: { type: 'string' },
+    ...STEP_OPTIONS,
     threads: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '3' },
     replays: { type: 'string', default: '7' },
     cover: { type: 'string', default: '0.95' },
-    json: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });

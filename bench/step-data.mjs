@@ -42,3 +42,13 @@ export function stepModel(tf, createModel, preset, batch) {
   init.dispose();
   return { model, x: pixels(batch, h, w, c, 1), shape: [batch, h, w, c] };
 }
+
+/** The parseArgs options every step script takes: which step, and how often it is timed. */
+export const STEP_OPTIONS = {
+  config: { type: 'string', default: 'small' },
+  mode: { type: 'string', default: 'train' },
+  memory: { type: 'string', default: 'autodiff' },
+  batch: { type: 'string' },
+  runs: { type: 'string', default: '3' },
+  json: { type: 'boolean', default: false },
+};
