@@ -44,6 +44,7 @@ abl = [
   ('fine-tune length, general model 4 epochs', '0.5 epoch (469 steps: one pass over a seeded random 30,000)', 'fashion-mix-small-g4-ft30000'),
   ('fine-tune length, general model 4 epochs', '0.25 epoch (235 steps: 15,000)', 'fashion-mix-small-g4-ft15000'),
   ('model size', 'medium (K 16, hidden 128; general 1 epoch, fine-tune 1 epoch)', 'fashion-mix-medium-g1'),
+  ('model size, outlier loss λ 6000', 'medium (general 1 epoch, fine-tune 1 epoch)', 'fashion-outlier-mix-medium-g1'),
   ('outlier loss λ', '0 (plain, reference)', 'fashion-mix-small'),
   ('outlier loss λ', '6000 (reference)', 'fashion-outlier-mix-small'),
   ('outlier loss λ', '20000', 'fashion-outlier20k-mix-small'),
