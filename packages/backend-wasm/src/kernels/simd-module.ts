@@ -120,8 +120,8 @@ export function relaxedSimdSupported(): boolean {
 
 /**
  * The build to load: relaxed SIMD where the runtime has it (on Node 20 after turning on V8's
- * flag for it), unless {@link RELAXED_SIMD_ENV_VAR} is `0`. On these cores the fused build
- * trains and scores 10-15 % faster (bench/README.md, issue 17).
+ * flag for it), unless {@link RELAXED_SIMD_ENV_VAR} is `0`. On two cores the fused build
+ * scores ~25 % and trains 7-13 % faster (bench/README.md, issue 17).
  */
 function chooseVariant(): SimdKernelsVariant {
   if (environmentVariable(RELAXED_SIMD_ENV_VAR) === '0') return 'simd128';
