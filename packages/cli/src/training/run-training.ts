@@ -131,7 +131,8 @@ async function runTraining(
   const res = new Resources();
   try {
     const data = res.dataset(await openDataRef(settings.data));
-    // A save killed between its two renames leaves only the previous checkpoint, set aside.
+    // A save killed between its two renames leaves only the previous checkpoint, set aside; one
+    // killed after them leaves the previous one beside the new. Settle both before reading.
     const recovered = await recoverInterruptedSave(paths.checkpoint);
     if (recovered) {
       log.line(

@@ -167,21 +167,28 @@ async function removeStaleSiblings(target: string): Promise<void> {
 }
 
 /**
- * Puts back the previous version of `dir` when a save was killed between its two renames: `dir`
- * is missing and a dead process left it under `.NAME.old-*`. Renames the newest such copy to
- * `dir` and returns the path it had; null when `dir` exists or there is nothing to put back.
- * Resuming calls this first, so the only complete copy is used rather than lost.
+ * Settles what a killed save of `dir` left, before a run resumes from it. When a save was killed
+ * between its two renames, `dir` is missing and a dead process left the previous version under
+ * `.NAME.old-*`: the newest such copy is renamed back to `dir` and its former path returned.
+ * Otherwise returns null. Either way, the temporary and set-aside siblings of dead savers are then
+ * removed, so a run killed after its last checkpoint's rename does not keep the previous
+ * checkpoint beside its output forever (no later save would have cleared it).
  */
 export async function recoverInterruptedSave(dir: string): Promise<string | null> {
   const target = resolve(dir);
-  if (await exists(target)) return null;
-  const pattern = siblingPattern(target);
-  const { old } = await interruptedSaveLeftovers(target);
-  const orphan = old.find((path) => !processAlive(Number(pattern.exec(basename(path))![2])));
-  if (!orphan) return null;
-  await rename(orphan, target);
-  await syncDirectory(dirname(target));
-  return orphan;
+  let restoredFrom: string | null = null;
+  if (!(await exists(target))) {
+    const pattern = siblingPattern(target);
+    const { old } = await interruptedSaveLeftovers(target);
+    const orphan = old.find((path) => !processAlive(Number(pattern.exec(basename(path))![2])));
+    if (orphan) {
+      await rename(orphan, target);
+      await syncDirectory(dirname(target));
+      restoredFrom = orphan;
+    }
+  }
+  if (await exists(dirname(target))) await removeStaleSiblings(target);
+  return restoredFrom;
 }
 
 /**

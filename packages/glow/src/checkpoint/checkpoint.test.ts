@@ -462,6 +462,32 @@ describe('checkpoint directory', () => {
     }
   });
 
+  it('clears what a save killed after its rename left, keeping what a live saver holds', async () => {
+    const parent = join(root, 'settle');
+    const dir = join(parent, 'ckpt');
+    const v1 = trainedTinyFlow(33);
+    const v2 = trainedTinyFlow(34);
+    await saveCheckpoint(dir, { model: v1.model });
+    const snap = join(root, 'settle-snap');
+    await saveCheckpointStaged(dir, { model: v2.model }, async (stage) => {
+      if (stage === 'renamed') await cp(parent, snap, { recursive: true });
+    });
+    const updated = await snapshotValues(dir);
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+    const [aside] = (await readdir(snap)).filter((e) => e.startsWith('.ckpt.old-'));
+    await rename(join(snap, aside!), join(snap, `.ckpt.old-${deadPid}-abcdef`));
+    await mkdir(join(snap, `.ckpt.tmp-${deadPid}-012345`));
+    await mkdir(join(snap, `.ckpt.tmp-${process.pid}-6789ab`));
+    const at = join(snap, 'ckpt');
+    expect(await recoverInterruptedSave(at)).toBeNull();
+    expect(await snapshotValues(at)).toEqual(updated);
+    expect((await readdir(snap)).sort()).toEqual([`.ckpt.tmp-${process.pid}-6789ab`, 'ckpt']);
+    for (const m of [v1, v2]) {
+      m.model.dispose();
+      m.optimizer.dispose();
+    }
+  });
+
   it('refuses to load a checkpoint whose weights are not finite, naming the tensor', async () => {
     const dir = join(root, 'nan');
     const { model, optimizer } = trainedTinyFlow();
