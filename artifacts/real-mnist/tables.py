@@ -20,6 +20,7 @@ main = [
   ('mixture 0.5', 'outlier loss, λ 20000 (ablation point)', 'fashion-outlier20k-mix-small', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium** (K 16, hidden 128), general model 1 epoch', 'plain', 'fashion-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium**, general model 2 epochs', 'plain', 'fashion-mix-medium-g2', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium**, general model 3 epochs', 'plain', 'fashion-mix-medium-g3', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'supervised (class-conditional + outlier loss, 2 epochs)', 'supervised-mix-small', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', "plain + Ren et al.'s background model (μ 0.2)", 'fashion-mix-small-ren', ['background-ratio']),
 ]
@@ -47,6 +48,7 @@ abl = [
   ('model size', 'medium (K 16, hidden 128; general 1 epoch, fine-tune 1 epoch)', 'fashion-mix-medium-g1'),
   ('model size, outlier loss λ 6000', 'medium (general 1 epoch, fine-tune 1 epoch)', 'fashion-outlier-mix-medium-g1'),
   ('general model length, medium', '2 epochs (1 + 1 continued; fine-tune 1 epoch)', 'fashion-mix-medium-g2'),
+  ('general model length, medium', '3 epochs', 'fashion-mix-medium-g3'),
   ('outlier loss λ', '0 (plain, reference)', 'fashion-mix-small'),
   ('outlier loss λ', '6000 (reference)', 'fashion-outlier-mix-small'),
   ('outlier loss λ', '20000', 'fashion-outlier20k-mix-small'),
