@@ -170,9 +170,9 @@ async function removeStaleSiblings(target: string): Promise<void> {
  * Settles what a killed save of `dir` left, before a run resumes from it. When a save was killed
  * between its two renames, `dir` is missing and a dead process left the previous version under
  * `.NAME.old-*`: the newest such copy is renamed back to `dir` and its former path returned.
- * Otherwise returns null. Either way, the temporary and set-aside siblings of dead savers are then
- * removed, so a run killed after its last checkpoint's rename does not keep the previous
- * checkpoint beside its output forever (no later save would have cleared it).
+ * Otherwise returns null. Then the siblings dead savers left are removed (a set-aside copy only
+ * once `dir` exists), so a run killed after its last checkpoint's rename does not keep the
+ * previous checkpoint beside its output forever (no later save would have cleared it).
  */
 export async function recoverInterruptedSave(dir: string): Promise<string | null> {
   const target = resolve(dir);

@@ -60,6 +60,13 @@ function batch(index = 0): tf.Tensor4D {
 }
 
 /** A TinyFlow moved away from its init by a few optimizer steps; returns it with its optimizer. */
+function disposeTrained(...flows: Array<{ model: TinyFlow; optimizer: Adamax }>): void {
+  for (const { model, optimizer } of flows) {
+    model.dispose();
+    optimizer.dispose();
+  }
+}
+
 function trainedTinyFlow(seed = config.seed): { model: TinyFlow; optimizer: Adamax } {
   const model = new TinyFlow({ ...config, seed });
   const x = batch();
@@ -387,10 +394,7 @@ describe('checkpoint directory', () => {
       const expected = ['renamed', 'old-removed'].includes(stage) ? updated : old;
       expect(await snapshotValues(at), `crash after '${stage}'`).toEqual(expected);
     }
-    for (const m of [v1, v2]) {
-      m.model.dispose();
-      m.optimizer.dispose();
-    }
+    disposeTrained(v1, v2);
   });
 
   it('ignores the partial temporary directory of a dead save and removes it on the next save', async () => {
@@ -426,10 +430,7 @@ describe('checkpoint directory', () => {
     ).rejects.toThrow('disk full');
     expect(await readdir(parent)).toEqual(['ckpt']);
     expect(await snapshotValues(dir)).toEqual(old);
-    for (const m of [v1, v2]) {
-      m.model.dispose();
-      m.optimizer.dispose();
-    }
+    disposeTrained(v1, v2);
   });
 
   it('puts back the checkpoint that a save killed between its two renames set aside', async () => {
@@ -456,10 +457,7 @@ describe('checkpoint directory', () => {
     expect(await recoverInterruptedSave(at)).toBeNull();
     await rename(at, join(snap, `.ckpt.old-${process.pid}-abcdef`));
     expect(await recoverInterruptedSave(at)).toBeNull();
-    for (const m of [v1, v2]) {
-      m.model.dispose();
-      m.optimizer.dispose();
-    }
+    disposeTrained(v1, v2);
   });
 
   it('clears what a save killed after its rename left, keeping what a live saver holds', async () => {
@@ -482,10 +480,7 @@ describe('checkpoint directory', () => {
     expect(await recoverInterruptedSave(at)).toBeNull();
     expect(await snapshotValues(at)).toEqual(updated);
     expect((await readdir(snap)).sort()).toEqual([`.ckpt.tmp-${process.pid}-6789ab`, 'ckpt']);
-    for (const m of [v1, v2]) {
-      m.model.dispose();
-      m.optimizer.dispose();
-    }
+    disposeTrained(v1, v2);
   });
 
   it('refuses to load a checkpoint whose weights are not finite, naming the tensor', async () => {
