@@ -319,6 +319,9 @@ async function runTraining(
       `finished ${state.epoch} epochs (${state.step} steps${state.skippedSteps ? `, ${state.skippedSteps} skipped for non-finite gradients` : ''}) in ${formatDuration(history.seconds)}` +
         (lastEpoch ? `; last epoch train bpd ${lastEpoch.meanBitsPerDim.toFixed(4)}` : '') +
         (lastEval?.evalBpd !== undefined ? `, eval bpd ${lastEval.evalBpd.toFixed(4)}` : '') +
+        (lastEval?.evalAccuracy !== undefined
+          ? `, eval accuracy ${(100 * lastEval.evalAccuracy).toFixed(1)} %`
+          : '') +
         `; model in ${paths.final}`,
     );
     return { reason: 'finished', state, settings };
@@ -390,7 +393,10 @@ async function outlierTraining(
   return { auxiliary, frozenModel: general.model, extraLosses: [term] };
 }
 
-/** The per-epoch evaluation: mean bits/dim on held-out data with noisy inputs (spec 6.1). */
+/**
+ * The per-epoch evaluation: mean bits/dim on held-out data with noisy inputs (spec 6.1), and a
+ * class-conditional model's accuracy on its labels.
+ */
 async function evaluationHook(
   settings: TrainingSettings,
   shape: { height: number; width: number; channels: number },
@@ -405,7 +411,12 @@ async function evaluationHook(
   });
   return async ({ model }: { model: import('@hierglow/glow').TrainableModel }) => {
     const s = await meanBitsPerDim(model, evalBatches(ds, { batchSize: e.batchSize, transform }));
-    return { evalBpd: s.meanBitsPerDim, evalNll: s.meanNll, evalNonFinite: s.nonFinite };
+    return {
+      evalBpd: s.meanBitsPerDim,
+      evalNll: s.meanNll,
+      evalNonFinite: s.nonFinite,
+      ...(s.classification ? { evalAccuracy: s.classification.accuracy } : {}),
+    };
   };
 }
 

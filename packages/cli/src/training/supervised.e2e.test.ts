@@ -72,6 +72,14 @@ describe('hierglow finetune --supervised (built binary)', () => {
     expect(Object.keys(history.steps.extra).sort()).toEqual(['outlier', 'wrong-class']);
     expect(history.steps.extra['wrong-class'].every(Number.isFinite)).toBe(true);
     expect(history.steps.step).toEqual([1, 2, 3, 4, 5, 6]);
+    // Each evaluation (before training, after the epoch) has the held-out accuracy as well.
+    const accuracies = history.evaluations.map(
+      (e: { metrics: Record<string, number> }) => e.metrics.evalAccuracy,
+    );
+    expect(accuracies).toHaveLength(2);
+    for (const a of accuracies) expect(a * 16).toBeCloseTo(Math.round(a * 16), 9);
+    expect(log).toMatch(/evaluation after epoch 1: evalBpd .*evalAccuracy \d\.\d{4}/);
+    expect(finetune.stderr + finetune.stdout).toMatch(/eval accuracy \d+\.\d %; model in/);
     const config = JSON.parse(await readFile(join(run, 'final', 'config.json'), 'utf8'));
     expect(config.model).toMatchObject({ kind: 'glow', prior: 'class-conditional', numClasses: 2 });
     expect(config.training.supervised).toMatchObject({ weight: 6000, temperature: 1000 });

@@ -1,5 +1,6 @@
 import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
+import { predictedClasses } from '../model/classification.js';
 import type { TrainableModel } from '../state/trainable-model.js';
 import { batchImages, disposeBatch, type TrainingBatch } from './data.js';
 
@@ -12,11 +13,18 @@ export interface NllSummary {
   /** Examples seen, and how many of them had a non-finite log-density (left out of the means). */
   examples: number;
   nonFinite: number;
+  /**
+   * A class-conditional model's accuracy (argmax_c log p(x|c) against the labels) over the
+   * labelled examples, when the model gives per-class log-densities and the batches carry labels.
+   */
+  classification?: { accuracy: number; labelled: number };
 }
 
 /**
  * Mean NLL and bits/dim of `model` over the batches of `data`, without gradients: the per-epoch
- * evaluation of spec 6.1, usable as a trainer `evaluate` hook. Takes ownership of tensor batches.
+ * evaluation of spec 6.1, usable as a trainer `evaluate` hook. A class-conditional model on
+ * labelled batches also gets its accuracy, so a supervised run's history shows it converge.
+ * Takes ownership of tensor batches.
  *
  * @example
  * evaluate: async ({ model }) => ({ testBpd: (await meanBitsPerDim(model, testBatches())).meanBitsPerDim })
@@ -30,13 +38,28 @@ export async function meanBitsPerDim(
   let finite = 0;
   let examples = 0;
   let index = 0;
+  let labelled = 0;
+  let correct = 0;
   for await (const batch of data) {
     try {
       const x = batchImages(batch, `evaluation batch ${index}`);
-      const logPTensor = tf.tidy(() => model.logProb(x).logP);
+      const withLabels = batch.labels !== undefined;
+      const { logP: logPTensor, perClass } = tf.tidy(() => {
+        const r = model.logProb(x) as { logP: tf.Tensor1D; logPPerClass?: tf.Tensor2D };
+        return { logP: r.logP, perClass: withLabels ? r.logPPerClass : undefined };
+      });
       x.dispose();
       const logP = await logPTensor.data();
       logPTensor.dispose();
+      if (perClass) {
+        const predicted = await predictedClasses(perClass);
+        perClass.dispose();
+        const labels = await labelValues(batch.labels!);
+        for (let i = 0; i < predicted.length; i++) {
+          labelled += 1;
+          if (predicted[i] === labels[i]) correct += 1;
+        }
+      }
       for (const v of logP) {
         examples += 1;
         if (!Number.isFinite(v)) continue;
@@ -54,7 +77,14 @@ export async function meanBitsPerDim(
     meanBitsPerDim: meanNll / (D * Math.LN2),
     examples,
     nonFinite: examples - finite,
+    ...(labelled > 0 ? { classification: { accuracy: correct / labelled, labelled } } : {}),
   };
+}
+
+async function labelValues(
+  labels: NonNullable<TrainingBatch['labels']>,
+): Promise<ArrayLike<number>> {
+  return labels instanceof tf.Tensor ? labels.data() : labels;
 }
 
 /** A model with data-dependent initialisation (spec 3.6). */

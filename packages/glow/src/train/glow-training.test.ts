@@ -17,10 +17,11 @@ import {
 } from '../checkpoint/checkpoint-directory.js';
 import { CheckpointMismatchError } from '../checkpoint/errors.js';
 import { toClassConditional } from '../model/class-conditional-convert.js';
+import { predictedClasses } from '../model/classification.js';
 import { createModel } from '../model/create-model.js';
 import type { Glow } from '../model/glow.js';
 import type { DataStream, TrainingBatch } from './data.js';
-import { initializeFromData } from './evaluation.js';
+import { initializeFromData, meanBitsPerDim } from './evaluation.js';
 import { Trainer, type TrainerEvent } from './trainer.js';
 
 let root: string;
@@ -259,6 +260,38 @@ describe('training and checkpoints with the real Glow', () => {
     expect(seen).toEqual([[4, 3]]);
     const after = Array.from(model.variables()['levels.1.classHead.gaussian.mean']!.dataSync());
     expect(after).not.toEqual(before);
+    model.dispose();
+  });
+
+  it('meanBitsPerDim gives a class-conditional model its accuracy on labelled batches', async () => {
+    const general = await initialisedGlow();
+    const model = toClassConditional(general as Glow, 3);
+    for (const [name, v] of Object.entries(model.variables())) {
+      if (!name.endsWith('classHead.gaussian.mean')) continue;
+      const [C, D] = v.shape as [number, number];
+      tf.tidy(() => v.assign(tf.mul(tf.reshape(tf.range(0, C), [C, 1]), tf.fill([C, D], 0.3))));
+    }
+    const [first] = [...(pixels(1, 6)({ seed: 9, epoch: 0 }) as Iterable<TrainingBatch>)];
+    const x = tf.tensor4d(first!.x as Float32Array, [6, 8, 8, 1]);
+    const perClass = model.logProbPerClass(x);
+    const predicted = await predictedClasses(perClass);
+    tf.dispose([x, perClass]);
+    // Every other label wrong in the first batch; every label right in the second (as a tensor).
+    const halfRight = Int32Array.from(predicted, (c, i) => (i % 2 === 0 ? c : (c + 1) % 3));
+    const allRight = tf.tensor1d(Array.from(predicted), 'int32');
+    const summary = await meanBitsPerDim(model, [
+      { ...first!, labels: halfRight },
+      { ...first!, labels: allRight },
+    ]);
+    expect(summary.classification).toEqual({ accuracy: 9 / 12, labelled: 12 });
+    const unlabelled = await meanBitsPerDim(model, [first!]);
+    expect(unlabelled.classification).toBeUndefined();
+    expect(summary.meanBitsPerDim).toBeCloseTo(unlabelled.meanBitsPerDim, 10);
+    // An unconditional model has no accuracy, labels or not.
+    const plain = await meanBitsPerDim(general, [{ ...first!, labels: halfRight }]);
+    expect(plain.classification).toBeUndefined();
+    allRight.dispose();
+    general.dispose();
     model.dispose();
   });
 });
