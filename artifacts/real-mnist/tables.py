@@ -21,6 +21,8 @@ main = [
   ('mixture 0.5, **medium** (K 16, hidden 128), general model 1 epoch', 'plain', 'fashion-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium**, general model 2 epochs', 'plain', 'fashion-mix-medium-g2', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium**, general model 3 epochs', 'plain', 'fashion-mix-medium-g3', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium**, general model 1 epoch', 'outlier loss', 'fashion-outlier-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium**, general model 3 epochs', 'outlier loss', 'fashion-outlier-mix-medium-g3', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'supervised (class-conditional + outlier loss, 2 epochs)', 'supervised-mix-small', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', "plain + Ren et al.'s background model (μ 0.2)", 'fashion-mix-small-ren', ['background-ratio']),
 ]
@@ -54,6 +56,7 @@ abl = [
   ('outlier loss λ', '20000', 'fashion-outlier20k-mix-small'),
   ('outlier loss λ 6000', 'general model 2 epochs', 'fashion-outlier-mix-small-g2'),
   ('outlier loss λ 6000', 'general model 4 epochs', 'fashion-outlier-mix-small-g4'),
+  ('outlier loss λ 6000, medium', 'general model 3 epochs', 'fashion-outlier-mix-medium-g3'),
   ('labels', 'supervised (λ 6000 outlier + wrong-class loss)', 'supervised-mix-small'),
 ]
 print('| factor | value | ratio MNIST | final scale MNIST | raw MNIST | ratio photos / noise / constant | ratio per scale MNIST (0 / 1 / 2) |')
