@@ -104,6 +104,24 @@ function trainingCurves(histories: ReportInput['histories']): string {
           lineChartSvg(series, { title: `${name}: bits/dim`, xLabel: 'step', yLabel: 'bits/dim' }),
         ),
       ];
+      const accuracies = history.evaluations.filter((e) => e.metrics.evalAccuracy !== undefined);
+      if (accuracies.length) {
+        parts.push(
+          figure(
+            lineChartSvg(
+              [
+                {
+                  name: 'held-out accuracy',
+                  xs: accuracies.map((e) => e.step),
+                  ys: accuracies.map((e) => 100 * e.metrics.evalAccuracy!),
+                  markers: true,
+                },
+              ],
+              { title: `${name}: held-out accuracy`, xLabel: 'step', yLabel: '%' },
+            ),
+          ),
+        );
+      }
       for (const [extra, values] of Object.entries(s.extra)) {
         parts.push(
           figure(

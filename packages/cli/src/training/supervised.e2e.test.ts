@@ -2,7 +2,6 @@
  * `hierglow finetune --supervised` and the evaluation of its class-conditional model (spec 6.4),
  * end to end through the built binary on a few dozen tiny labelled images.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,7 +118,8 @@ describe('hierglow finetune --supervised (built binary)', () => {
     const [, , predicted, logP, , lp0, lp1] = first!.split(',').map(Number);
     expect([0, 1]).toContain(predicted);
     expect(lp0! + lp1!).toBeCloseTo(logP!, 1);
-    expect(existsSync(join(dir, 'eval', 'report.html'))).toBe(true);
+    const html = await readFile(join(dir, 'eval', 'report.html'), 'utf8');
+    expect(html).toMatch(/supervised: held-out accuracy/);
   });
 
   it('refuses supervised flags where they do not apply, in one line', async () => {
