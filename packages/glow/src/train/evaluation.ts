@@ -49,11 +49,15 @@ export async function meanBitsPerDim(
         return { logP: r.logP, perClass: withLabels ? r.logPPerClass : undefined };
       });
       x.dispose();
-      const logP = await logPTensor.data();
-      logPTensor.dispose();
-      if (perClass) {
-        const predicted = await predictedClasses(perClass);
-        perClass.dispose();
+      let logP: Float32Array | Int32Array | Uint8Array;
+      let predicted: Int32Array | null = null;
+      try {
+        logP = await logPTensor.data();
+        if (perClass) predicted = await predictedClasses(perClass);
+      } finally {
+        tf.dispose([logPTensor, ...(perClass ? [perClass] : [])]);
+      }
+      if (predicted) {
         const labels = await labelValues(batch.labels!);
         for (let i = 0; i < predicted.length; i++) {
           labelled += 1;
