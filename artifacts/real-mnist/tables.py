@@ -24,6 +24,7 @@ main = [
   ('mixture 0.5, **medium**, general model 1 epoch', 'outlier loss', 'fashion-outlier-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium**, general model 3 epochs', 'outlier loss', 'fashion-outlier-mix-medium-g3', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'supervised (class-conditional + outlier loss, 2 epochs)', 'supervised-mix-small', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium**, general model 3 epochs', 'supervised (class-conditional + outlier loss), after 2 epochs of a continuing run', 'supervised-mix-medium-g3-e2', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', "plain + Ren et al.'s background model (μ 0.2)", 'fashion-mix-small-ren', ['background-ratio']),
 ]
 print('| general set | fine-tune | score | MNIST (95 % interval) | photos | noise | constant |')
@@ -58,6 +59,7 @@ abl = [
   ('outlier loss λ 6000', 'general model 4 epochs', 'fashion-outlier-mix-small-g4'),
   ('outlier loss λ 6000, medium', 'general model 3 epochs', 'fashion-outlier-mix-medium-g3'),
   ('labels', 'supervised (λ 6000 outlier + wrong-class loss)', 'supervised-mix-small'),
+  ('labels, medium', 'supervised, general model 3 epochs, fine-tune 2 epochs so far', 'supervised-mix-medium-g3-e2'),
 ]
 print('| factor | value | ratio MNIST | final scale MNIST | raw MNIST | ratio photos / noise / constant | ratio per scale MNIST (0 / 1 / 2) |')
 print('| :--- | :--- | ---: | ---: | ---: | :---: | :---: |')
