@@ -55,6 +55,22 @@ export async function classificationAccuracy(
   logPPerClass: tf.Tensor2D,
   labels: tf.Tensor | ArrayLike<number>,
 ): Promise<number> {
+  const { correct, rows } = await countCorrect(logPPerClass, labels, 'classificationAccuracy');
+  if (rows === 0) {
+    throw new ShapeError('classificationAccuracy: no rows; the accuracy of nothing is undefined');
+  }
+  return correct / rows;
+}
+
+/**
+ * How many rows' argmax class is their label, of how many rows; `where` names the caller in the
+ * error for a label count that does not match the rows.
+ */
+export async function countCorrect(
+  logPPerClass: tf.Tensor2D,
+  labels: tf.Tensor | ArrayLike<number>,
+  where: string,
+): Promise<{ correct: number; rows: number }> {
   const predicted = await predictedClasses(logPPerClass);
   const truth =
     'data' in labels && typeof labels.data === 'function'
@@ -62,13 +78,10 @@ export async function classificationAccuracy(
       : (labels as ArrayLike<number>);
   if (truth.length !== predicted.length) {
     throw new ShapeError(
-      `classificationAccuracy: ${truth.length} labels for ${predicted.length} rows of log-densities`,
+      `${where}: ${truth.length} labels for ${predicted.length} rows of log-densities`,
     );
-  }
-  if (predicted.length === 0) {
-    throw new ShapeError('classificationAccuracy: no rows; the accuracy of nothing is undefined');
   }
   let correct = 0;
   for (let i = 0; i < predicted.length; i++) if (predicted[i] === truth[i]) correct++;
-  return correct / predicted.length;
+  return { correct, rows: predicted.length };
 }

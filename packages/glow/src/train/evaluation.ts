@@ -1,6 +1,6 @@
 import { ConfigError } from '@hierglow/flow-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { predictedClasses } from '../model/classification.js';
+import { countCorrect } from '../model/classification.js';
 import type { TrainableModel } from '../state/trainable-model.js';
 import { batchImages, disposeBatch, type TrainingBatch } from './data.js';
 
@@ -50,19 +50,15 @@ export async function meanBitsPerDim(
       });
       x.dispose();
       let logP: Float32Array | Int32Array | Uint8Array;
-      let predicted: Int32Array | null = null;
       try {
         logP = await logPTensor.data();
-        if (perClass) predicted = await predictedClasses(perClass);
+        if (perClass) {
+          const counted = await countCorrect(perClass, batch.labels!, `evaluation batch ${index}`);
+          labelled += counted.rows;
+          correct += counted.correct;
+        }
       } finally {
         tf.dispose([logPTensor, ...(perClass ? [perClass] : [])]);
-      }
-      if (predicted) {
-        const labels = await labelValues(batch.labels!);
-        for (let i = 0; i < predicted.length; i++) {
-          labelled += 1;
-          if (predicted[i] === labels[i]) correct += 1;
-        }
       }
       for (const v of logP) {
         examples += 1;
@@ -83,12 +79,6 @@ export async function meanBitsPerDim(
     nonFinite: examples - finite,
     ...(labelled > 0 ? { classification: { accuracy: correct / labelled, labelled } } : {}),
   };
-}
-
-async function labelValues(
-  labels: NonNullable<TrainingBatch['labels']>,
-): Promise<ArrayLike<number>> {
-  return labels instanceof tf.Tensor ? labels.data() : labels;
 }
 
 /** A model with data-dependent initialisation (spec 3.6). */
