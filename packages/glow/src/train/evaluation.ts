@@ -45,7 +45,7 @@ export async function meanBitsPerDim(
       const x = batchImages(batch, `evaluation batch ${index}`);
       const withLabels = batch.labels !== undefined;
       const { logP: logPTensor, perClass } = tf.tidy(() => {
-        const r = model.logProb(x) as { logP: tf.Tensor1D; logPPerClass?: tf.Tensor2D };
+        const r = model.logProb(x);
         return { logP: r.logP, perClass: withLabels ? r.logPPerClass : undefined };
       });
       x.dispose();
