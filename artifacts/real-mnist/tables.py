@@ -24,7 +24,7 @@ main = [
   ('mixture 0.5, **medium**, general model 1 epoch', 'outlier loss', 'fashion-outlier-mix-medium-g1', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5, **medium**, general model 3 epochs', 'outlier loss', 'fashion-outlier-mix-medium-g3', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', 'supervised (class-conditional + outlier loss, 2 epochs)', 'supervised-mix-small', ['raw', 'final-scale', 'ratio']),
-  ('mixture 0.5, **medium**, general model 3 epochs', 'supervised (class-conditional + outlier loss), after 2 epochs of a continuing run', 'supervised-mix-medium-g3-e2', ['raw', 'final-scale', 'ratio']),
+  ('mixture 0.5, **medium**, general model 3 epochs', 'supervised (class-conditional + outlier loss), after 3 epochs of a continuing run', 'supervised-mix-medium-g3-e3', ['raw', 'final-scale', 'ratio']),
   ('mixture 0.5', "plain + Ren et al.'s background model (μ 0.2)", 'fashion-mix-small-ren', ['background-ratio']),
 ]
 print('| general set | fine-tune | score | MNIST (95 % interval) | photos | noise | constant |')
@@ -59,7 +59,8 @@ abl = [
   ('outlier loss λ 6000', 'general model 4 epochs', 'fashion-outlier-mix-small-g4'),
   ('outlier loss λ 6000, medium', 'general model 3 epochs', 'fashion-outlier-mix-medium-g3'),
   ('labels', 'supervised (λ 6000 outlier + wrong-class loss)', 'supervised-mix-small'),
-  ('labels, medium', 'supervised, general model 3 epochs, fine-tune 2 epochs so far', 'supervised-mix-medium-g3-e2'),
+  ('labels, medium', 'supervised, general model 3 epochs, fine-tune 2 epochs', 'supervised-mix-medium-g3-e2'),
+  ('labels, medium', 'supervised, general model 3 epochs, fine-tune 3 epochs', 'supervised-mix-medium-g3-e3'),
 ]
 print('| factor | value | ratio MNIST | final scale MNIST | raw MNIST | ratio photos / noise / constant | ratio per scale MNIST (0 / 1 / 2) |')
 print('| :--- | :--- | ---: | ---: | ---: | :---: | :---: |')
@@ -78,3 +79,16 @@ if m:
     print('| :--- | ---: | ---: | ---: | ---: | ---: |')
     for sc in ['raw', 'final-scale', 'ratio']:
         print(f"| {names[sc]} | {cell(m, sc, 'footwear', True)} | {cell(m, sc, 'mnist')} | {cell(m, sc, 'photos')} | {cell(m, sc, 'noise')} | {cell(m, sc, 'constant')} |")
+
+# The medium supervised run, its weights after each epoch evaluated on the whole sets.
+rows = [(e, load(f'supervised-mix-medium-g3-e{e}')) for e in range(1, 31)]
+rows = [(e, m) for e, m in rows if m]
+if rows:
+    print()
+    print('| after epoch | test accuracy (10,000) | ratio, digits (95 % interval) | final scale, digits | raw, digits | ratio photos / noise / constants | Fashion-MNIST test bits/dim |')
+    print('| ---: | ---: | ---: | ---: | ---: | :---: | ---: |')
+    f2 = lambda x: f"{100 * x:.2f}"
+    for e, m in rows:
+        mm = m['metrics']; lo, hi = mm['ratio']['mnist']['auroc_ci95']
+        others = ' / '.join(f2(mm['ratio'][s]['auroc']) for s in ['photos', 'noise', 'constant'])
+        print(f"| {e} | {f2(m['classification']['accuracy'])} % | {f2(mm['ratio']['mnist']['auroc'])} % ({f2(lo)}–{f2(hi)}) | {f2(mm['final-scale']['mnist']['auroc'])} % | {f2(mm['raw']['mnist']['auroc'])} % | {others} % | {m['inDistribution']['meanBpd']:.2f} |")
