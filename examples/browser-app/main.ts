@@ -239,7 +239,7 @@ async function main(): Promise<void> {
   await backendMenu(info.backend);
   const [fashion, general] = await Promise.all(
     ['fashion', 'general'].map((name) =>
-      restoreModelFromUrl(new URL(`models/${name}/`, here), createModel),
+      restoreModelFromUrl(new URL(`models/${name}/`, here), createModel, { optimizerState: false }),
     ),
   );
   const reference = (await (

@@ -280,6 +280,21 @@ describe('hierglow (built binary)', () => {
     );
   });
 
+  it('scores with a checkpoint copied without its optimizer state', async () => {
+    // A mid-run checkpoint lists optimizer.safetensors; shared or committed copies often leave
+    // that file out. Scoring reads only the weights, so the copy scores exactly as the original.
+    const copy = join(dir, 'weights-copy');
+    await cp(join(dir, 'run', 'checkpoint'), copy, { recursive: true });
+    expect(existsSync(join(copy, 'optimizer.safetensors'))).toBe(true);
+    await rm(join(copy, 'optimizer.safetensors'));
+    const scoreWith = (model: string) =>
+      runCli(['score', '--model', model, '--data', 'noise.hgds', '--limit', '6', ...CPU], dir);
+    const original = await scoreWith('run/checkpoint');
+    const copied = await scoreWith('weights-copy');
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toBe(original.stdout);
+  });
+
   it('saves on SIGINT and resumes to exactly the uninterrupted result', async () => {
     const args = (out: string) =>
       trainArgs(out, ['--epochs', '6', '--checkpoint-every', '2', '--no-eval']).filter(

@@ -15,6 +15,7 @@ export {
   type CheckpointConfig,
   type CheckpointInput,
   type CheckpointMetadata,
+  type CheckpointReadOptions,
   type CheckpointUrlOptions,
   DEFAULT_PREPROCESSING,
   type LoadedCheckpoint,

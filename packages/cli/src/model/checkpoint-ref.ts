@@ -8,7 +8,6 @@ import {
   type RestoredModel,
   restoreModel,
 } from '@hierglow/glow';
-import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from '../util/errors.js';
 
 /** Sub-folders of a run folder that hold checkpoints, in the order `--from RUN` looks at them. */
@@ -36,7 +35,8 @@ export interface LoadedModel extends RestoredModel<AnyModel> {
 
 /**
  * Loads the model a flag names (a checkpoint or a run folder, see {@link resolveCheckpointDir}).
- * The optimizer state, if any, is disposed unless `keepOptimizer`. Checkpoint errors carry a
+ * The optimizer state is read only with `keepOptimizer` (a resume): scoring and fine-tuning
+ * load the weights, so a checkpoint copied without `optimizer.safetensors` serves them. Checkpoint errors carry a
  * `_tag` and name the file; they are prefixed with the flag.
  */
 export async function loadModelFlag(
@@ -47,16 +47,11 @@ export async function loadModelFlag(
   const dir = resolveCheckpointDir(path);
   let restored: RestoredModel<AnyModel>;
   try {
-    restored = await restoreModel(dir, createModel);
+    restored = await restoreModel(dir, createModel, { optimizerState: keepOptimizer });
   } catch (e) {
     const tag = (e as { _tag?: unknown })._tag;
     if (typeof tag === 'string') throw new UsageError(`--${flag}: ${(e as Error).message}`, 1);
     throw e;
-  }
-  if (!keepOptimizer && restored.optimizerState) {
-    const s = restored.optimizerState;
-    tf.dispose([...Object.values(s.expAvg), ...Object.values(s.expInf)]);
-    delete restored.optimizerState;
   }
   return { ...restored, dir };
 }

@@ -11,6 +11,7 @@ import {
 import {
   CHECKPOINT_FILES,
   type CheckpointInput,
+  type CheckpointReadOptions,
   checkpointConfig,
   decodeCheckpoint,
   encodeOptimizer,
@@ -98,22 +99,28 @@ export async function saveCheckpointStaged(
  * left one aside), {@link CheckpointCorruptError} (truncated, bad JSON, checksum, a weight that
  * is NaN or infinite) and {@link CheckpointMismatchError} (newer format).
  */
-export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(
+  dir: string,
+  options: CheckpointReadOptions = {},
+): Promise<LoadedCheckpoint> {
   const root = resolve(dir);
   await assertCheckpointDirectory(root);
-  return decodeCheckpoint({
-    where: root,
-    read: async (name) => {
-      try {
-        return await readFile(join(root, name));
-      } catch (cause) {
-        throw new CheckpointCorruptError(
-          `${join(root, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
-          { cause },
-        );
-      }
+  return decodeCheckpoint(
+    {
+      where: root,
+      read: async (name) => {
+        try {
+          return await readFile(join(root, name));
+        } catch (cause) {
+          throw new CheckpointCorruptError(
+            `${join(root, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be read (${(cause as Error).message})`,
+            { cause },
+          );
+        }
+      },
     },
-  });
+    options,
+  );
 }
 
 async function assertCheckpointDirectory(root: string): Promise<void> {
@@ -148,13 +155,14 @@ async function assertCheckpointDirectory(root: string): Promise<void> {
  * `createModel`), then copies the weights in.
  *
  * @example
- * const { model } = await restoreModel('runs/tiny/checkpoint', createModel);
+ * const { model } = await restoreModel('runs/tiny/checkpoint', createModel, { optimizerState: false });
  */
 export async function restoreModel<M extends TrainableModel>(
   dir: string,
   factory: ModelFactory<M>,
+  options: CheckpointReadOptions = {},
 ): Promise<RestoredModel<M>> {
-  return restoreFrom(await loadCheckpoint(dir), factory);
+  return restoreFrom(await loadCheckpoint(dir, options), factory);
 }
 
 /** Reads and decodes a safetensors file; errors name the path. */

@@ -5,6 +5,7 @@ import { selectBackend } from '@hierglow/backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrainableModel } from '../state/trainable-model.js';
+import { Adamax } from '../train/adamax.js';
 import { createTinyFlow, fakeBatch, TinyFlow } from '../train/test-support/tiny-flow.js';
 import { CHECKPOINT_FILES, loadCheckpointFromUrl, restoreModelFromUrl } from './checkpoint.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint-directory.js';
@@ -84,6 +85,33 @@ describe('checkpoints from a URL', () => {
     const restored = await restoreModelFromUrl('http://127.0.0.1/models/tiny/', createTinyFlow, {
       fetch,
     });
+    expect(logPOf(restored.model)).toEqual(logPOf(model));
+    restored.model.dispose();
+  });
+
+  it('fetches no optimizer state for a weights-only load', async () => {
+    const dir = join(root, 'with-optimizer');
+    const optimizer = new Adamax({ learningRate: 0.01 });
+    const names = Object.keys(model.variables()).filter((n) => model.variables()[n]!.trainable);
+    tf.tidy(() =>
+      optimizer.applyGradients(
+        model.variables(),
+        Object.fromEntries(names.map((n) => [n, tf.zerosLike(model.variables()[n]!)])),
+      ),
+    );
+    await saveCheckpoint(dir, { model, optimizer });
+    optimizer.dispose();
+    const served = new Map<string, Uint8Array>();
+    for (const name of await readdir(dir)) served.set(name, await readFile(join(dir, name)));
+    expect(served.has(CHECKPOINT_FILES.optimizer)).toBe(true);
+    const base = 'http://127.0.0.1/models/adamax/';
+    const { fetch, requested } = fakeFetch(base, served);
+    const restored = await restoreModelFromUrl(base, createTinyFlow, {
+      fetch,
+      optimizerState: false,
+    });
+    expect(requested).toEqual([`${base}config.json`, `${base}model.safetensors`]);
+    expect(restored.optimizerState).toBeUndefined();
     expect(logPOf(restored.model)).toEqual(logPOf(model));
     restored.model.dispose();
   });

@@ -350,6 +350,45 @@ describe('checkpoint directory', () => {
     optimizer.dispose();
   });
 
+  it('loads weights only when asked, so a checkpoint copied without its optimizer state scores', async () => {
+    const dir = join(root, 'weights-only');
+    const { model, optimizer } = trainedTinyFlow();
+    await saveCheckpoint(dir, { model, optimizer, trainingState: initialTrainingState(3) });
+    const before = tf.memory().numTensors;
+    const weights = await restoreModel(dir, createTinyFlow, { optimizerState: false });
+    expect(weights.optimizerState).toBeUndefined();
+    expect(weights.trainingState).toEqual(initialTrainingState(3));
+    expect(logPOf(weights.model)).toEqual(logPOf(model));
+    weights.model.dispose();
+    // No optimizer tensor was made and left behind.
+    expect(tf.memory().numTensors).toBe(before);
+
+    // Copied without optimizer.safetensors (as artifacts are committed): a full load names the
+    // missing file; a weights-only load, from disk or from bytes, gives the same model.
+    await rm(join(dir, CHECKPOINT_FILES.optimizer));
+    await expect(loadCheckpoint(dir)).rejects.toThrow(
+      /weights-only\/optimizer\.safetensors: listed in config\.json but cannot be read/,
+    );
+    const copied = await restoreModel(dir, createTinyFlow, { optimizerState: false });
+    expect(logPOf(copied.model)).toEqual(logPOf(model));
+    copied.model.dispose();
+    const files = new Map<string, Uint8Array>();
+    for (const name of await readdir(dir)) files.set(name, await readFile(join(dir, name)));
+    const fromBytes = await restoreModelFromBytes(files, createTinyFlow, { optimizerState: false });
+    expect(logPOf(fromBytes.model)).toEqual(logPOf(model));
+    fromBytes.model.dispose();
+    // The weights themselves are still verified.
+    const flipped = Uint8Array.from(files.get(CHECKPOINT_FILES.model)!);
+    flipped[flipped.length - 1]! ^= 0xff;
+    await expect(
+      loadCheckpointFromBytes(new Map(files).set(CHECKPOINT_FILES.model, flipped), {
+        optimizerState: false,
+      }),
+    ).rejects.toThrow(/^checkpoint\/model\.safetensors: SHA-256 differs/);
+    model.dispose();
+    optimizer.dispose();
+  });
+
   it('never leaves something that loads as a half-written checkpoint (crash at every stage)', async () => {
     const parent = join(root, 'crash');
     const dir = join(parent, 'ckpt');

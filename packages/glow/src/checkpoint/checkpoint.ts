@@ -193,8 +193,18 @@ export type CheckpointBytes =
   | ReadonlyMap<string, Uint8Array>
   | Readonly<Record<string, Uint8Array>>;
 
+/** What a loader reads of a checkpoint; shared by every loader's options. */
+export interface CheckpointReadOptions {
+  /**
+   * Read and verify `optimizer.safetensors` when `config.json` lists it (default true). Scoring
+   * needs only the weights: `false` neither reads nor fetches that file (twice the weights'
+   * size), so a checkpoint copied without it still loads; resuming training needs it.
+   */
+  optimizerState?: boolean;
+}
+
 /** Options of {@link loadCheckpointFromBytes} and {@link restoreModelFromBytes}. */
-export interface CheckpointBytesOptions {
+export interface CheckpointBytesOptions extends CheckpointReadOptions {
   /** What error messages and `LoadedCheckpoint.dir` call the checkpoint (default 'checkpoint'). */
   name?: string;
 }
@@ -224,22 +234,25 @@ export async function loadCheckpointFromBytes(
       `${where} is not a hierglow checkpoint: it has no ${CHECKPOINT_FILES.config}`,
     );
   }
-  return decodeCheckpoint({
-    where,
-    read: async (name) => {
-      const bytes = lookup(name);
-      if (!bytes) {
-        throw new CheckpointCorruptError(
-          `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but not among the files given`,
-        );
-      }
-      return bytes;
+  return decodeCheckpoint(
+    {
+      where,
+      read: async (name) => {
+        const bytes = lookup(name);
+        if (!bytes) {
+          throw new CheckpointCorruptError(
+            `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but not among the files given`,
+          );
+        }
+        return bytes;
+      },
     },
-  });
+    options,
+  );
 }
 
 /** Options of {@link loadCheckpointFromUrl} and {@link restoreModelFromUrl}. */
-export interface CheckpointUrlOptions {
+export interface CheckpointUrlOptions extends CheckpointReadOptions {
   /** The fetch to use (default `globalThis.fetch`); tests and service workers pass their own. */
   fetch?: (url: string) => Promise<Response>;
 }
@@ -274,20 +287,23 @@ export async function loadCheckpointFromUrl(
     );
   }
   const configBytes = new Uint8Array(await config.arrayBuffer());
-  return decodeCheckpoint({
-    where,
-    read: async (name) => {
-      if (name === CHECKPOINT_FILES.config) return configBytes;
-      const response = await get(name);
-      if (response instanceof Error || !response.ok) {
-        const why = response instanceof Error ? response.message : `HTTP ${response.status}`;
-        throw new CheckpointCorruptError(
-          `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be fetched (${why})`,
-        );
-      }
-      return new Uint8Array(await response.arrayBuffer());
+  return decodeCheckpoint(
+    {
+      where,
+      read: async (name) => {
+        if (name === CHECKPOINT_FILES.config) return configBytes;
+        const response = await get(name);
+        if (response instanceof Error || !response.ok) {
+          const why = response instanceof Error ? response.message : `HTTP ${response.status}`;
+          throw new CheckpointCorruptError(
+            `${joinName(where, name)}: listed in ${CHECKPOINT_FILES.config} but cannot be fetched (${why})`,
+          );
+        }
+        return new Uint8Array(await response.arrayBuffer());
+      },
     },
-  });
+    options,
+  );
 }
 
 /** Where a checkpoint's files come from: a directory or bytes in memory. */
@@ -299,7 +315,12 @@ export interface CheckpointSource {
 }
 
 /** The one validation path of every loader: config, sizes and checksums, tensors. */
-export async function decodeCheckpoint(source: CheckpointSource): Promise<LoadedCheckpoint> {
+export async function decodeCheckpoint(
+  source: CheckpointSource,
+  options: CheckpointReadOptions = {},
+): Promise<LoadedCheckpoint> {
+  const wanted = (name: string) =>
+    name !== CHECKPOINT_FILES.optimizer || options.optimizerState !== false;
   const root = source.where;
   const configPath = joinName(root, CHECKPOINT_FILES.config);
   const config = parseConfig(
@@ -307,8 +328,10 @@ export async function decodeCheckpoint(source: CheckpointSource): Promise<Loaded
     configPath,
   );
   const files: Record<string, Uint8Array> = {};
-  for (const [name, digest] of Object.entries(config.files))
+  for (const [name, digest] of Object.entries(config.files)) {
+    if (!wanted(name)) continue;
     files[name] = verified(await source.read(name), joinName(root, name), digest);
+  }
   const modelBytes = files[CHECKPOINT_FILES.model];
   if (!modelBytes) {
     throw new CheckpointCorruptError(

@@ -1,5 +1,4 @@
 import { ConfigError } from '@hierglow/flow-layers';
-import * as tf from '@tensorflow/tfjs-core';
 import { toClassConditional } from '../model/class-conditional-convert.js';
 import { ClassConditionalGlow } from '../model/class-conditional-glow.js';
 import { createModel } from '../model/create-model.js';
@@ -8,9 +7,9 @@ import { restoreModel } from './checkpoint-directory.js';
 
 /**
  * Loads a checkpoint as a class-conditional Glow: a class-conditional checkpoint as it is, an
- * unsupervised Glow checkpoint through {@link toClassConditional}. The optimizer state, if any,
- * is not returned (fine-tuning starts a fresh optimizer, spec 6.3); resume a run with
- * `restoreModel` instead.
+ * unsupervised Glow checkpoint through {@link toClassConditional}. The optimizer state is not
+ * read (fine-tuning starts a fresh optimizer, spec 6.3); resume a run with `restoreModel`
+ * instead.
  *
  * @param numClasses the classes wanted; a class-conditional checkpoint must have as many
  * @example
@@ -20,10 +19,7 @@ export async function restoreClassConditional(
   dir: string,
   numClasses: number,
 ): Promise<ClassConditionalGlow> {
-  const restored = await restoreModel(dir, createModel);
-  const s = restored.optimizerState;
-  if (s) tf.dispose([...Object.values(s.expAvg), ...Object.values(s.expInf)]);
-  const model = restored.model;
+  const { model } = await restoreModel(dir, createModel, { optimizerState: false });
   if (model instanceof ClassConditionalGlow) {
     if (model.numClasses !== numClasses) {
       model.dispose();
