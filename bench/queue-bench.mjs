@@ -7,7 +7,7 @@
 //   node bench/queue-bench.mjs --images 256 --batch-size 32 --shard-size 64 --workers 1,2   # quick check
 //
 // Options (defaults in brackets):
-//   --model DIR        checkpoint [packages/cli/demo/models/fashion: L 3, K 8, hidden 64, 32x32 grey]
+//   --model DIR        checkpoint [packages/cli/demo/models/fashion: L 3, K 16, hidden 128, 32x32 grey]
 //   --general DIR      also a general model (ratio scores), as the numbers assume [none]
 //   --data D           dataset [fashion-mnist, Debian's dataset-fashion-mnist]
 //   --images N         first N images [4096]
