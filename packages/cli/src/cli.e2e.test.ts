@@ -4,7 +4,7 @@
  * every documented file, and a run interrupted by SIGINT resumes to exactly the same result.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -293,6 +293,31 @@ describe('hierglow (built binary)', () => {
     const copied = await scoreWith('weights-copy');
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.stdout).toBe(original.stdout);
+  });
+
+  it('keeps the model of every epoch with --keep-epochs, and adds them on --resume', async () => {
+    const train = await runCli(trainArgs('kept', ['--epochs', '1', '--keep-epochs']), dir);
+    expect(train.code, train.stderr).toBe(0);
+    const resumed = await runCli(
+      ['train', '--out', 'kept', '--resume', '--epochs', '2', ...CPU],
+      dir,
+    );
+    expect(resumed.code, resumed.stderr).toBe(0);
+    for (const n of ['1', '2']) {
+      const files = await readdir(join(dir, 'kept', 'epochs', n));
+      expect(files.sort()).toEqual(['config.json', 'model.safetensors', 'training-state.json']);
+    }
+    const state = JSON.parse(
+      await readFile(join(dir, 'kept', 'epochs', '1', 'training-state.json'), 'utf8'),
+    );
+    expect(state).toMatchObject({ epoch: 1, step: 16 / 2 });
+    // The last epoch's model is the finished one.
+    const scoreWith = (model: string) =>
+      runCli(['score', '--model', model, '--data', 'noise.hgds', '--limit', '6', ...CPU], dir);
+    const last = await scoreWith('kept/epochs/2');
+    expect(last.code, last.stderr).toBe(0);
+    expect(last.stdout).toBe((await scoreWith('kept')).stdout);
+    expect(last.stdout).not.toBe((await scoreWith('kept/epochs/1')).stdout);
   });
 
   it('saves on SIGINT and resumes to exactly the uninterrupted result', async () => {

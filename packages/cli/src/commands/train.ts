@@ -36,6 +36,7 @@ const COMMON_HELP = [
   `  --weight-decay X          added to the gradient, PyTorch style (default ${ADAMAX_DEFAULTS.weightDecay})`,
   `  --seed N                  data order, augmentation and initialisation (default ${DEFAULT_RUN_SEED})`,
   `  --checkpoint-every N      steps between checkpoints (default ${D.checkpointEvery}; also every epoch)`,
+  '  --keep-epochs             keep the model after every epoch (weights only) in RUN_DIR/epochs/N/',
   '  --max-skipped-steps N     stop as diverged after N steps in a row with a non-finite',
   '                            gradient (default 20); the last checkpoint is kept',
   '  --memory autodiff|reversible  backward pass: autodiff keeps every activation (default);',

@@ -18,6 +18,8 @@ export function runPaths(out: string) {
     checkpoint: join(out, 'checkpoint'),
     /** The finished model (weights only), written once training completes. */
     final: join(out, 'final'),
+    /** With `--keep-epochs`: the model after epoch N (weights only) in `epochs/<N>/`. */
+    epochs: join(out, 'epochs'),
   };
 }
 
@@ -38,9 +40,9 @@ export interface RunConfigFile {
 const SESSION_FLAGS = new Set(['out', 'resume', 'backend', 'config', 'help']);
 /**
  * Flags `--resume` may change: more epochs extend a finished run; the divergence stop; how the
- * backward pass keeps memory (the same gradients either way).
+ * backward pass keeps memory (the same gradients either way); whether each epoch's model is kept.
  */
-const RESUMABLE_CHANGES = new Set(['epochs', 'max-skipped-steps', 'memory']);
+const RESUMABLE_CHANGES = new Set(['epochs', 'max-skipped-steps', 'memory', 'keep-epochs']);
 /** Flags whose values may be paths (made absolute so a run resumes from any folder). */
 const PATH_FLAGS = new Set(['data', 'eval-data', 'from', 'general', 'outlier-data']);
 

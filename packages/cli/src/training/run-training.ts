@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { marginLoss, outlierLoss } from '@hierglow/anomaly-metrics';
 import {
   deriveSeed,
@@ -267,6 +268,9 @@ async function runTraining(
         everySteps: settings.checkpointEverySteps,
         everyEpochs: 1,
         metadata,
+        ...(settings.keepEpochs
+          ? { epochModelDir: (n: number) => join(paths.epochs, String(n)) }
+          : {}),
         // history.json is written before each checkpoint, never after: it then holds at least
         // the checkpoint's steps, and a resume cuts whatever runs ahead of the checkpoint.
         beforeSave: () => history.save(),

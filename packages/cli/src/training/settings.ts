@@ -46,6 +46,7 @@ export const COMMON_TRAINING_OPTIONS = {
   'weight-decay': { type: 'string' },
   seed: { type: 'string' },
   'checkpoint-every': { type: 'string' },
+  'keep-epochs': { type: 'boolean' },
   'max-skipped-steps': { type: 'string' },
   memory: { type: 'string' },
   'eval-data': { type: 'string' },
@@ -135,6 +136,8 @@ export interface TrainingSettings {
   weightDecay: number;
   seed: number;
   checkpointEverySteps: number;
+  /** Keep the model after every epoch, weights only, in the run's `epochs/<N>/`. */
+  keepEpochs: boolean;
   /** Consecutive non-finite steps that stop the run as diverged. */
   maxSkippedSteps: number;
   /**
@@ -235,6 +238,7 @@ export function resolveTrainingSettings(
       TRAINING_DEFAULTS.checkpointEvery,
       { min: 1, integer: true },
     ),
+    keepEpochs: booleanFlag(values, 'keep-epochs'),
     maxSkippedSteps: numberFlag(
       values,
       'max-skipped-steps',

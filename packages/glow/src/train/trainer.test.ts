@@ -422,6 +422,48 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it("keeps a weights-only model after each epoch, as the weights stood at that epoch's end", async () => {
+    const model = await initialisedModel();
+    const dir = join(root, 'epoch-models');
+    const atEpochEnd: Record<string, number[]>[] = [];
+    const events: TrainerEvent[] = [];
+    await new Trainer(model, {
+      epochs: 2,
+      checkpoint: {
+        dir: join(dir, 'checkpoint'),
+        everyEpochs: 1,
+        epochModelDir: (n) => join(dir, 'epochs', String(n)),
+      },
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'epoch') atEpochEnd.push(values(model));
+      },
+    }).fit(stream(3));
+    const saves = events.filter((e) => e.type === 'checkpoint');
+    expect(saves.map((e) => [e.reason, e.step, e.epoch])).toEqual([
+      ['epoch-model', 3, 1],
+      ['epochs', 3, 1],
+      ['epoch-model', 6, 2],
+      ['end', 6, 2],
+    ]);
+    for (const n of [1, 2]) {
+      const epochModel = await loadCheckpoint(join(dir, 'epochs', String(n)));
+      expect(epochModel.optimizerState).toBeUndefined();
+      expect(Object.keys(epochModel.config.files).sort()).toEqual([
+        'model.safetensors',
+        'training-state.json',
+      ]);
+      expect(epochModel.trainingState).toMatchObject({ step: 3 * n, epoch: n });
+      expect(epochModel.config.training).toMatchObject({ epochs: 2 });
+      const restored = await restoreModel(join(dir, 'epochs', String(n)), createTinyFlow);
+      expect(values(restored.model)).toEqual(atEpochEnd[n - 1]);
+      restored.model.dispose();
+      epochModel.dispose();
+    }
+    expect(atEpochEnd[0]).not.toEqual(atEpochEnd[1]);
+    model.dispose();
+  });
+
   it('rejects bad options and batches that do not fit the model, naming the batch', async () => {
     const model = await initialisedModel();
     expect(() => new Trainer(model, { epochs: -1 })).toThrow(ConfigError);

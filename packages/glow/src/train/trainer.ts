@@ -90,6 +90,13 @@ export interface TrainerCheckpointOptions {
    * leave them behind it (a resume cuts what runs ahead of the checkpoint).
    */
   beforeSave?: (state: TrainingState) => Promise<void>;
+  /**
+   * Where to keep the model after each completed epoch (1 for the first), weights and training
+   * state without the optimizer state, so a run's convergence can be evaluated epoch by epoch.
+   * Written after the epoch's evaluation and before its checkpoint: a crash in between repeats
+   * the epoch's end on resume and writes the same weights again.
+   */
+  epochModelDir?: (epochsDone: number) => string;
 }
 
 /** What the trainer reports. */
@@ -129,7 +136,8 @@ export type TrainerEvent =
       dir: string;
       step: number;
       epoch: number;
-      reason: 'steps' | 'epochs' | 'end' | 'abort';
+      /** 'epoch-model': the weights-only copy of {@link TrainerCheckpointOptions.epochModelDir}. */
+      reason: 'steps' | 'epochs' | 'end' | 'abort' | 'epoch-model';
     };
 
 /** Settings of a {@link Trainer}. */
@@ -379,6 +387,21 @@ export class Trainer {
         state.epoch = cursor.pass;
         state.batchInEpoch = 0;
         await this.runEvaluation(emit, state.epoch - 1);
+        const epochModelDir = o.checkpoint?.epochModelDir?.(state.epoch);
+        if (epochModelDir) {
+          await saveCheckpoint(epochModelDir, {
+            model: this.model,
+            trainingState: this.state,
+            metadata: this.checkpointMetadata(),
+          });
+          emit({
+            type: 'checkpoint',
+            dir: epochModelDir,
+            step: state.step,
+            epoch: state.epoch,
+            reason: 'epoch-model',
+          });
+        }
         const everyEpochs = o.checkpoint?.everyEpochs;
         if (everyEpochs && state.epoch % everyEpochs === 0 && state.epoch < o.epochs) {
           await this.saveIfConfigured('epochs', emit);
@@ -713,20 +736,26 @@ export class Trainer {
       model: this.model,
       optimizer: this.optimizer,
       trainingState,
-      metadata: {
-        ...c.metadata,
-        training: {
-          ...c.metadata?.training,
-          epochs: this.options.epochs,
-          optimizer: { name: 'adamax', ...this.optimizer.options },
-          minFiniteFraction: this.options.minFiniteFraction ?? 0.25,
-          memory: this.memory,
-          extraLosses: this.options.fineTune?.extraLosses.map((l) => l.name) ?? [],
-        },
-      },
+      metadata: this.checkpointMetadata(),
     });
     const { step, epoch } = trainingState;
     emit({ type: 'checkpoint', dir: c.dir, step, epoch, reason });
+  }
+
+  /** The caller's checkpoint metadata plus how this trainer trains. */
+  private checkpointMetadata(): CheckpointMetadata {
+    const c = this.options.checkpoint;
+    return {
+      ...c?.metadata,
+      training: {
+        ...c?.metadata?.training,
+        epochs: this.options.epochs,
+        optimizer: { name: 'adamax', ...this.optimizer.options },
+        minFiniteFraction: this.options.minFiniteFraction ?? 0.25,
+        memory: this.memory,
+        extraLosses: this.options.fineTune?.extraLosses.map((l) => l.name) ?? [],
+      },
+    };
   }
 }
 
