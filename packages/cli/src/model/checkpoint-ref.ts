@@ -36,8 +36,8 @@ export interface LoadedModel extends RestoredModel<AnyModel> {
 /**
  * Loads the model a flag names (a checkpoint or a run folder, see {@link resolveCheckpointDir}).
  * The optimizer state is read only with `keepOptimizer` (a resume): scoring and fine-tuning
- * load the weights, so a checkpoint copied without `optimizer.safetensors` serves them. Checkpoint errors carry a
- * `_tag` and name the file; they are prefixed with the flag.
+ * load the weights, so a checkpoint copied without `optimizer.safetensors` serves them.
+ * Checkpoint errors carry a `_tag` and name the file; they are prefixed with the flag.
  */
 export async function loadModelFlag(
   flag: string,
